@@ -1,0 +1,37 @@
+"""Connecting to Ray: a local Ray started by privar, or an existing cluster at an address."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from privar.errors import UserError
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> dict[str, float]:
+    """Start a local Ray on this machine's cores (``address=None``) or join the cluster at
+    ``address`` (``auto``, ``ray://host:10001`` or ``host:6379``). Returns the cluster's resources.
+
+    Ray 2.60 uses token authentication: a local Ray makes its own token; joining a cluster needs
+    the cluster's token in ``RAY_AUTH_TOKEN`` or ``~/.ray/auth_token``, as Ray documents.
+    """
+    import ray
+
+    if not ray.is_initialized():
+        quiet = {"logging_level": logging.WARNING, "log_to_driver": True}
+        if address:
+            try:
+                ray.init(address=address, **quiet)
+            except Exception as e:  # ConnectionError, RuntimeError, auth errors: all one line
+                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise UserError(f"cannot reach the Ray cluster at {address}: {msg}") from None
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, **quiet)
+    return dict(ray.cluster_resources())
+
+
+def disconnect() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()

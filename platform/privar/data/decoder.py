@@ -1,0 +1,175 @@
+"""Video decoding behind a small interface: decord by default, PyAV as the second.
+
+A decoder answers two questions about a file: what is in it (``probe``) and what do these frames
+look like (``read``). Both raise :class:`privar.errors.BrokenVideo` for a file they cannot decode.
+decord can hang forever on some files while holding the GIL, so code that touches files it has
+not probed yet goes through :mod:`privar.data.probe`, which runs the decoder in a child process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from privar.errors import BrokenVideo
+
+Size = tuple[int, int]
+"""(height, width) in pixels."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What probing a file found: frame count, frames per second and frame size in pixels."""
+
+    num_frames: int
+    fps: float
+    height: int
+    width: int
+
+
+class Decoder(Protocol):
+    name: str
+
+    def probe(self, path: str) -> VideoInfo: ...
+
+    def read(self, path: str, indices: Sequence[int], size: Size | None = None) -> np.ndarray:
+        """Frames ``indices`` of ``path`` as uint8 (T, H, W, C), C = 3 (RGB), resized to ``size``
+        (height, width) on the way when given."""
+        ...
+
+
+def _check_indices(path: str, indices: Sequence[int], num_frames: int) -> None:
+    if len(indices) == 0:
+        raise ValueError("no frame indices to read")
+    bad = [i for i in indices if not 0 <= i < num_frames]
+    if bad:
+        raise BrokenVideo(path, f"frame {bad[0]} asked for, but the file has {num_frames} frames")
+
+
+def resize_frames(frames: np.ndarray, size: Size) -> np.ndarray:
+    """Resize uint8 frames (T, H, W, C) to (T, size[0], size[1], C), bilinear with antialiasing.
+
+    One resize for every decoder, so decoders agree pixel for pixel. (decord 0.6.0's own resize
+    returns misaligned rows for many widths, e.g. 16, 24 and 48 pixels.)
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if frames.shape[1:3] == tuple(size):
+        return frames
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
+    return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+class DecordDecoder:
+    """decord's ``VideoReader``: random access to frames by index."""
+
+    name = "decord"
+
+    def __init__(self, num_threads: int = 1) -> None:
+        # One thread per decoder: parallelism comes from Ray workers, one decoder each.
+        self.num_threads = num_threads
+
+    def _open(self, path: str):
+        import decord
+
+        try:
+            return decord.VideoReader(path, ctx=decord.cpu(0), num_threads=self.num_threads)
+        except Exception as e:  # decord raises its own DECORDError or RuntimeError
+            raise BrokenVideo(path, f"cannot open: {_first_line(e)}") from None
+
+    def probe(self, path: str) -> VideoInfo:
+        vr = self._open(path)
+        n = len(vr)
+        if n < 1:
+            raise BrokenVideo(path, "no frames")
+        try:
+            h, w, _ = vr[0].shape
+            fps = float(vr.get_avg_fps())
+        except Exception as e:
+            raise BrokenVideo(path, f"cannot decode the first frame: {_first_line(e)}") from None
+        return VideoInfo(num_frames=n, fps=fps, height=int(h), width=int(w))
+
+    def read(self, path: str, indices: Sequence[int], size: Size | None = None) -> np.ndarray:
+        vr = self._open(path)
+        _check_indices(path, indices, len(vr))
+        try:
+            frames = vr.get_batch(list(indices)).asnumpy()
+        except Exception as e:
+            raise BrokenVideo(path, f"cannot decode frames: {_first_line(e)}") from None
+        return resize_frames(frames, size) if size else frames
+
+
+class PyAVDecoder:
+    """PyAV (FFmpeg), decoding forward from the start: slower for sparse indices, but a second
+    opinion on files decord gets wrong."""
+
+    name = "pyav"
+
+    def _frames(self, path: str):
+        import av
+
+        try:
+            container = av.open(path)
+            stream = container.streams.video[0]
+        except Exception as e:
+            raise BrokenVideo(path, f"cannot open: {_first_line(e)}") from None
+        return container, stream
+
+    def probe(self, path: str) -> VideoInfo:
+        container, stream = self._frames(path)
+        with container:
+            n = stream.frames
+            try:
+                first = next(container.decode(stream))
+            except Exception as e:
+                raise BrokenVideo(
+                    path, f"cannot decode the first frame: {_first_line(e)}"
+                ) from None
+            if n <= 0:  # containers without a frame count in their header: count by decoding
+                n = 1 + sum(1 for _ in container.decode(stream))
+            fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+            return VideoInfo(num_frames=n, fps=fps, height=first.height, width=first.width)
+
+    def read(self, path: str, indices: Sequence[int], size: Size | None = None) -> np.ndarray:
+        if len(indices) == 0:
+            raise ValueError("no frame indices to read")
+        wanted = set(indices)
+        last = max(indices)
+        got: dict[int, np.ndarray] = {}
+        container, stream = self._frames(path)
+        with container:
+            try:
+                for i, frame in enumerate(container.decode(stream)):
+                    if i in wanted:
+                        got[i] = frame.to_ndarray(format="rgb24")
+                    if i >= last:
+                        break
+            except Exception as e:
+                raise BrokenVideo(path, f"cannot decode frames: {_first_line(e)}") from None
+        missing = wanted - got.keys()
+        if missing:
+            raise BrokenVideo(path, f"frame {min(missing)} asked for, but the file ends before it")
+        frames = np.stack([got[i] for i in indices])
+        return resize_frames(frames, size) if size else frames
+
+
+_DECODERS = {"decord": DecordDecoder, "pyav": PyAVDecoder}
+
+
+def list_decoders() -> list[str]:
+    return sorted(_DECODERS)
+
+
+def create_decoder(name: str = "decord") -> Decoder:
+    if name not in _DECODERS:
+        raise ValueError(f"unknown decoder {name!r}; known: {', '.join(list_decoders())}")
+    return _DECODERS[name]()
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0][:200]
