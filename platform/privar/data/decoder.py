@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
 from privar.errors import BrokenVideo
 
 Size = tuple[int, int]
@@ -52,7 +53,7 @@ def resize_frames(frames: np.ndarray, size: Size) -> np.ndarray:
     """Resize uint8 frames (T, H, W, C) to (T, size[0], size[1], C), bilinear with antialiasing.
 
     One resize for every decoder, so decoders agree pixel for pixel. (decord 0.6.0's own resize
-    returns misaligned rows for many widths, e.g. 16, 24 and 48 pixels.)
+    fails for many target widths, e.g. 16, 24 and 48 pixels.)
     """
     import torch
     import torch.nn.functional as F
@@ -87,20 +88,37 @@ class DecordDecoder:
         if n < 1:
             raise BrokenVideo(path, "no frames")
         try:
-            h, w, _ = vr[0].shape
+            first = vr[0].asnumpy()
             fps = float(vr.get_avg_fps())
         except Exception as e:
             raise BrokenVideo(path, f"cannot decode the first frame: {_first_line(e)}") from None
-        return VideoInfo(num_frames=n, fps=fps, height=int(h), width=int(w))
+        _check_rgb(path, first)
+        return VideoInfo(num_frames=n, fps=fps, height=first.shape[0], width=first.shape[1])
 
     def read(self, path: str, indices: Sequence[int], size: Size | None = None) -> np.ndarray:
         vr = self._open(path)
         _check_indices(path, indices, len(vr))
+        # Frame by frame, not get_batch: decord 0.6.0's get_batch fails on frame widths of 16,
+        # 24 and 48 pixels (misaligned row copy), and is no faster for a clip.
+        unique = sorted(set(indices))
         try:
-            frames = vr.get_batch(list(indices)).asnumpy()
+            got = {i: vr[i].asnumpy() for i in unique}
         except Exception as e:
             raise BrokenVideo(path, f"cannot decode frames: {_first_line(e)}") from None
+        _check_rgb(path, got[unique[0]])
+        frames = np.stack([got[i] for i in indices])
         return resize_frames(frames, size) if size else frames
+
+
+def _check_rgb(path: str, frame: np.ndarray) -> None:
+    """decord 0.6.0 scrambles frames of some small widths (16, 24, 48 pixels), returning a
+    buffer of the right size in the wrong shape, e.g. (32, 48, 4). Never train on that."""
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise BrokenVideo(
+            path,
+            f"decord returns scrambled {frame.shape} frames for this frame size "
+            "(a decord 0.6.0 bug); decode this dataset with decoder: pyav",
+        )
 
 
 class PyAVDecoder:

@@ -134,13 +134,14 @@ def probe_records(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     decoder_name: str = "decord",
     progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> ProbeResult:
     """Probe every record's file with ``workers`` child processes (default: the machine's cores).
 
-    Records already probed are kept as they are. ``progress(done, total)`` is called after each
-    file. Broken files land in ``quarantined``; nothing raises for a bad video.
+    Records already probed are kept as they are, unless ``force``. ``progress(done, total)`` is
+    called after each file. Broken files land in ``quarantined``; nothing raises for a bad video.
     """
-    todo = [i for i, r in enumerate(records) if not r.probed]
+    todo = [i for i, r in enumerate(records) if force or not r.probed]
     out: list[VideoRecord | Quarantined] = list(records)
     if todo:
         jobs: queue.Queue[int] = queue.Queue()

@@ -1,0 +1,177 @@
+"""``privar``: the command line. Errors a user can cause end in one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from privar.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + line
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+def _key_values(pairs: Sequence[str], flag: str) -> dict:
+    out = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep or not key:
+            raise UserError(f"{flag} {p!r}: expected key=value")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def _progress(what: str):
+    last = [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] > 1.0:
+            last[0] = now
+            print(f"  {what}: {done}/{total}", file=sys.stderr, flush=True)
+
+    return report
+
+
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    from privar.data.synthetic import SynthSpec, write_synthetic
+
+    try:
+        spec = SynthSpec(**_key_values(args.option, "--option"))
+    except TypeError as e:
+        raise UserError(f"--option: {e}") from None
+    manifest = write_synthetic(Path(args.out), spec)
+    print(f"wrote the synthetic set: {manifest}")
+    return 0
+
+
+def cmd_data_scan(args: argparse.Namespace) -> int:
+    from privar.data.adapters import scan_dataset
+    from privar.data.manifest import write_manifest, write_quarantine
+    from privar.data.probe import probe_records
+
+    records = scan_dataset(args.adapter, args.root, **_key_values(args.option, "--option"))
+    result = probe_records(
+        records,
+        workers=args.workers,
+        timeout_s=args.timeout,
+        decoder_name=args.decoder,
+        progress=_progress("probed"),
+    )
+    out = write_manifest(result.records, args.out)
+    q = write_quarantine(result.quarantined, out.with_name(out.stem + ".quarantine.csv"))
+    print(f"{out}: {len(result.records)} videos; {len(result.quarantined)} quarantined -> {q}")
+    return 0
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from privar.data.manifest import read_manifest, write_quarantine
+    from privar.data.probe import probe_records
+
+    records = read_manifest(args.manifest)
+    result = probe_records(
+        records,
+        workers=args.workers,
+        timeout_s=args.timeout,
+        decoder_name=args.decoder,
+        progress=_progress("probed"),
+        force=True,
+    )
+    by_split = Counter(r.split for r in result.records)
+    print(
+        f"{args.manifest}: {len(records)} videos, {len(result.records)} decodable, "
+        f"{len(result.quarantined)} quarantined"
+    )
+    print("  " + ", ".join(f"{s}: {n}" for s, n in sorted(by_split.items())))
+    print(
+        f"  actions: {len({r.action for r in result.records})}, "
+        f"privacy labels: {len({r.privacy for r in result.records})}"
+    )
+    for q in result.quarantined:
+        print(f"  quarantined: {q.path}: {q.reason}")
+    if args.quarantine:
+        write_quarantine(result.quarantined, args.quarantine)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from privar.dataflow import run_data_pipeline
+
+    return run_data_pipeline(args.study, address=args.address)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="privar", description="Privacy-preserving action recognition studies.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a study (for now: its data pipeline)")
+    run.add_argument("study", help="study file (YAML), e.g. studies/smoke.yaml")
+    run.add_argument("--address", help="an existing Ray cluster (default: start a local Ray)")
+    run.set_defaults(func=cmd_run)
+
+    data = sub.add_parser("data", help="datasets: generate, scan, check")
+    dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+
+    synth = dsub.add_parser("synth", help="write the synthetic video set and its manifest")
+    synth.add_argument("out", help="output folder")
+    synth.add_argument(
+        "--option",
+        "-o",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a SynthSpec field, e.g. -o num_actors=4 (repeatable)",
+    )
+    synth.set_defaults(func=cmd_data_synth)
+
+    for name, func, helptext in (
+        ("scan", cmd_data_scan, "build a probed manifest from a dataset layout"),
+        ("check", cmd_data_check, "probe every file of a manifest; list the quarantined ones"),
+    ):
+        c = dsub.add_parser(name, help=helptext)
+        if name == "scan":
+            c.add_argument(
+                "adapter", help="kth, sbu, ipn, ucf101, hmdb51, jester, manifest, synthetic"
+            )
+            c.add_argument("root", help="the dataset's root folder")
+            c.add_argument("--out", "-O", required=True, help="manifest CSV to write")
+            c.add_argument(
+                "--option",
+                "-o",
+                action="append",
+                default=[],
+                metavar="KEY=VALUE",
+                help="an adapter option, e.g. -o fold=2 (repeatable)",
+            )
+        else:
+            c.add_argument("manifest", help="manifest CSV")
+            c.add_argument("--quarantine", help="also write the quarantined files to this CSV")
+        c.add_argument("--decoder", default="decord", choices=["decord", "pyav"])
+        c.add_argument("--timeout", type=float, default=30.0, help="seconds per file")
+        c.add_argument("--workers", type=int, default=None, help="probe processes")
+        c.set_defaults(func=func)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except UserError as e:
+        print(f"privar: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("privar: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
