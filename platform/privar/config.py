@@ -49,6 +49,10 @@ def from_dict(cls: type[T], data: Any, where: str, path: str = "") -> T:
             raise UserError(
                 f"{where}: {_join(path, key)}: unknown key; known: {', '.join(sorted(known))}"
             )
+    for f in dataclasses.fields(cls):
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and f.name not in data:
+            raise UserError(f"{where}: {_join(path, f.name)}: required key is missing")
     values = {k: _convert(hints[k], v, where, _join(path, k)) for k, v in data.items()}
     try:
         return cls(**values)
