@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 
 from privar.errors import UserError
 
@@ -20,6 +21,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> dict[str
     if not ray.is_initialized():
         quiet = {"logging_level": logging.WARNING, "log_to_driver": True}
         if address:
+            _check_reachable(address)
             try:
                 ray.init(address=address, **quiet)
             except Exception as e:  # ConnectionError, RuntimeError, auth errors: all one line
@@ -35,3 +37,17 @@ def disconnect() -> None:
 
     if ray.is_initialized():
         ray.shutdown()
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail in seconds, not minutes: ``ray.init`` retries an unreachable head for about two
+    minutes before it gives up."""
+    if address == "auto":
+        return  # Ray finds the local cluster from its own files and fails fast when none runs
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"Ray address {address!r}: expected host:port, ray://host:port or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise UserError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from None
