@@ -28,7 +28,13 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> dict[str
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise UserError(f"cannot reach the Ray cluster at {address}: {msg}") from None
         else:
-            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, **quiet)
+            # "local", not None: None would join any cluster a `ray start` left on this machine.
+            ray.init(
+                address="local",
+                num_cpus=num_cpus or os.cpu_count(),
+                include_dashboard=False,
+                **quiet,
+            )
     return dict(ray.cluster_resources())
 
 

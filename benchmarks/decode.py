@@ -1,0 +1,94 @@
+"""Decode throughput, side by side in one run on the same clips.
+
+Prints: raw decord clips/s in one process; the Ray Data pipeline's clips/s end to end (decode on
+CPU workers, stream (B, C, T, H, W) uint8 batches to this process); their ratio per core used;
+and clip-cache reads/s (in one process, and through the same Ray Data stream). Goal: the pipeline
+keeps at least 80% of raw decode throughput per core used.
+
+    python benchmarks/decode.py [--videos 48] [--frames 64] [--size 112] [--clip-len 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from privar.cluster import connect, disconnect
+from privar.data.adapters import scan_dataset
+from privar.data.decoder import create_decoder
+from privar.data.probe import probe_records
+from privar.data.sampling import ClipSpec
+from privar.data.stream import StudyData
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--videos", type=int, default=48, help="about this many synthetic videos")
+    ap.add_argument("--frames", type=int, default=64, help="frames per video")
+    ap.add_argument("--size", type=int, default=112, help="video height and width, pixels")
+    ap.add_argument("--clip-len", type=int, default=16, help="frames per clip")
+    ap.add_argument("--cpus", type=int, default=os.cpu_count(), help="Ray CPUs")
+    ap.add_argument("--repeats", type=int, default=3, help="passes over the clips, best kept")
+    ap.add_argument("--work", type=Path, default=None, help="folder for videos and cache")
+    args = ap.parse_args()
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="privar-bench-"))
+    per_pair = max(1, args.videos // 16)
+    options = dict(num_actors=4, num_actions=4, clips_per_pair=per_pair, num_frames=args.frames,
+                   height=args.size, width=args.size)  # fmt: skip
+    records = probe_records(scan_dataset("synthetic", work / "videos", **options)).records
+    # Every clip served the same way by both paths: the centre clip of every video.
+    records = [dataclasses.replace(r, split="test") for r in records]
+    spec = ClipSpec(clip_len=args.clip_len, stride=1, size=(args.size, args.size))
+    n = len(records)
+    print(f"{n} videos of {args.frames} frames at {args.size}x{args.size}; clips of "
+          f"{args.clip_len} frames; best of {args.repeats} passes")  # fmt: skip
+
+    decoder = create_decoder("decord")
+    raw = best_rate(args.repeats, n, lambda: [
+        decoder.read(r.path, spec.indices(r.num_frames, train=False), spec.size) for r in records
+    ])  # fmt: skip
+
+    connect(num_cpus=args.cpus)
+    streamed = StudyData(records, spec, cache_root=None)
+    pipe = best_rate(args.repeats, n, lambda: drain(streamed))
+
+    cached = StudyData(records, spec, cache_root=work / "cache")
+    t = time.perf_counter()
+    cache = cached.prepare()
+    build_s = time.perf_counter() - t
+    cache_raw = best_rate(args.repeats, n, lambda: [
+        cache.clip(i, spec.indices(r.num_frames, train=False)) for i, r in enumerate(records)
+    ])  # fmt: skip
+    cache_pipe = best_rate(args.repeats, n, lambda: drain(cached))
+    disconnect()
+
+    cores = args.cpus
+    print(f"{'raw decord, 1 process':<40}{raw:>10.1f} clips/s")
+    print(f"{f'Ray Data pipeline, {cores} CPUs':<40}{pipe:>10.1f} clips/s")
+    print(f"{'pipeline / (raw x cores)':<40}{pipe / (raw * cores):>10.2f}   (goal >= 0.80)")
+    print(f"{'clip cache build (decode all frames)':<40}{build_s:>10.1f} s")
+    print(f"{'clip cache reads, 1 process':<40}{cache_raw:>10.1f} clips/s")
+    print(f"{f'clip cache via Ray Data, {cores} CPUs':<40}{cache_pipe:>10.1f} clips/s")
+    print(f"{'cache stream / raw decode':<40}{cache_pipe / raw:>10.2f}x")
+
+
+def drain(data: StudyData) -> int:
+    return sum(len(b.clip) for b in data.stream("test", train=False, batch_size=8))
+
+
+def best_rate(repeats: int, n: int, fn) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return n / best
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""The `privar` command as a user runs it: real files, a real local Ray, a real two-node Ray on
+loopback, and one-line errors with exit code 2 for mistakes a user can make."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from privar.data.manifest import VideoRecord, write_manifest
+
+BIN = Path(sys.executable).parent
+PRIVAR = str(BIN / "privar")
+
+
+def run(*args: str, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([PRIVAR, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+def assert_one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None:
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    for n in needles:
+        assert n in lines[0]
+
+
+@pytest.fixture
+def dataset(tmp_path: Path, make_video) -> Path:
+    """A manifest of 8 real videos and 2 broken ones."""
+    rows = [
+        VideoRecord(make_video(f"v{i}.mp4", num_frames=9), f"a{i % 2}", f"p{i % 3}",
+                    "train" if i < 5 else "test")
+        for i in range(8)
+    ]  # fmt: skip
+    (tmp_path / "zero.mp4").touch()
+    (tmp_path / "junk.mp4").write_text("junk")
+    rows += [VideoRecord(str(tmp_path / n), "a0", "p0", "train") for n in ("zero.mp4", "junk.mp4")]
+    return write_manifest(rows, tmp_path / "manifest.csv")
+
+
+def test_help_lists_the_commands() -> None:
+    p = run("--help")
+    assert p.returncode == 0
+    for cmd in ("run", "data"):
+        assert cmd in p.stdout
+    assert "synth" in run("data", "--help").stdout
+
+
+def test_data_check_counts_and_lists_quarantine(dataset: Path, tmp_path: Path) -> None:
+    q = tmp_path / "q.csv"
+    p = run("data", "check", str(dataset), "--quarantine", str(q))
+    assert p.returncode == 0, p.stderr
+    assert "10 videos, 8 decodable, 2 quarantined" in p.stdout
+    assert "test: 3, train: 5" in p.stdout
+    assert f"quarantined: {tmp_path / 'zero.mp4'}: empty file (0 bytes)" in p.stdout
+    assert "junk.mp4: cannot open" in p.stdout
+    assert q.read_text().count("\n") == 3
+
+
+def test_data_scan_writes_a_probed_manifest(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "probed.csv"
+    p = run("data", "scan", "manifest", str(dataset), "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    assert "8 videos; 2 quarantined" in p.stdout
+    body = out.read_text().splitlines()
+    assert body[0] == "path,action,privacy,split,num_frames,fps,height,width"
+    assert len(body) == 9 and body[1].endswith(",9,25.0,32,40")
+    assert (tmp_path / "out" / "probed.quarantine.csv").exists()
+
+
+def _study(tmp_path: Path, manifest: Path, **data: str) -> Path:
+    extra = "".join(f"  {k}: {v}\n" for k, v in data.items())
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        f"name: tiny\ndata:\n  adapter: manifest\n  root: {manifest}\n  clip_len: 4\n"
+        f"  size: [16, 16]\n  cache_dir: {tmp_path / 'cache'}\n{extra}"
+    )
+    return path
+
+
+def test_run_streams_the_data_and_says_what_is_missing(dataset: Path, tmp_path: Path) -> None:
+    p = run("run", str(_study(tmp_path, dataset)), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "8 videos (test 3, train 5), 2 quarantined" in p.stdout
+    assert "streamed train: 5 clips (C, T, H, W) = (3, 4, 16, 16)" in p.stdout
+    assert "streamed test: 3 clips" in p.stdout
+    assert "Ran the data pipeline only" in p.stdout
+    assert "clip cache:" in p.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("data", "check", "nowhere.csv"), ("nowhere.csv", "no such manifest")),
+        (("run", "nowhere.yaml"), ("nowhere.yaml", "no such study file")),
+        (("data", "scan", "kinetics", "."), ("unknown dataset adapter 'kinetics'",)),
+        (("frobnicate",), ("invalid choice",)),
+    ],
+)
+def test_user_errors_are_one_line(args: tuple[str, ...], needles: tuple[str, ...]) -> None:
+    assert_one_line_error(run(*args), *needles)
+
+
+def test_bad_study_key_is_named(tmp_path: Path, dataset: Path) -> None:
+    study = _study(tmp_path, dataset, clip_lenght="4")
+    assert_one_line_error(run("run", str(study)), "tiny.yaml: data.clip_lenght: unknown key")
+
+
+def test_unreachable_cluster_is_named(tmp_path: Path, dataset: Path) -> None:
+    p = run("run", str(_study(tmp_path, dataset)), "--address", f"127.0.0.1:{_free_port()}")
+    assert_one_line_error(p, "cannot reach the Ray cluster at 127.0.0.1:")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_run_on_a_two_node_cluster(tmp_path: Path, dataset: Path) -> None:
+    """A head and a worker node, each a real `ray start` on loopback, stopped by pid."""
+    port = _free_port()
+    ray = str(BIN / "ray")
+    # Short: Ray's unix sockets live under the temp dir, and socket paths stop at 107 bytes.
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+    common = ["--block", "--num-cpus=1", "--disable-usage-stats"]
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    nodes = [subprocess.Popen(
+        [ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+         "--include-dashboard=false", f"--temp-dir={temp}", *common],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )]  # fmt: skip
+    try:
+        _wait_for_port(port)
+        nodes.append(subprocess.Popen(
+            [ray, "start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1",
+             *common],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        ))  # fmt: skip
+        study = _study(tmp_path, dataset)
+        deadline = time.monotonic() + 60
+        while True:  # the worker node joins a few seconds after its process starts
+            p = run("run", str(study), "--address", f"127.0.0.1:{port}", cwd=tmp_path)
+            if "Ray: 2 CPUs" in p.stdout or time.monotonic() > deadline:
+                break
+        assert p.returncode == 0, p.stderr
+        assert f"Ray: 2 CPUs at 127.0.0.1:{port}" in p.stdout
+        assert "streamed train: 5 clips" in p.stdout and "streamed test: 3 clips" in p.stdout
+    finally:
+        for node in reversed(nodes):  # `ray start --block` stops its node's processes on SIGTERM
+            node.terminate()
+            try:
+                node.wait(30)
+            except subprocess.TimeoutExpired:
+                node.kill()
+                node.wait()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _wait_for_port(port: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"Ray head on port {port} did not start in {timeout_s} s")
