@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from privar.config import DataConfig, Study, load_study
 from privar.errors import UserError
+from privar.study import DataConfig, Study, load_study
 
 STUDIES = sorted((Path(__file__).parent.parent / "studies").glob("*.yaml"))
 

@@ -1,4 +1,5 @@
-"""Typed, frozen configuration read from YAML, with errors that name the key path.
+"""Typed, frozen configuration from YAML, with errors that name the key path (the loader; the
+study schema itself is in :mod:`privar.study`).
 
 ``from_dict(cls, mapping, where)`` builds a frozen dataclass from plain YAML data, checking
 unknown keys, types and nested dataclasses, and raising :class:`UserError` with
@@ -11,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -98,58 +98,3 @@ def _join(path: str, key: str) -> str:
 
 def _kind(v: Any) -> str:
     return {dict: "a mapping", list: "a list", type(None): "nothing"}.get(type(v), type(v).__name__)
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the videos are and how clips are cut from them.
-
-    ``root`` is relative to the working directory; ``options`` go to the adapter (for
-    ``synthetic``: the :class:`privar.data.synthetic.SynthSpec` fields). ``size`` is (height,
-    width) in pixels after decoding; ``cache_budget_gb`` decides between the clip cache and
-    decoding every epoch.
-    """
-
-    adapter: str = "synthetic"
-    root: str = "privar-data/synthetic"
-    options: dict[str, Any] = field(default_factory=dict)
-    clip_len: int = 8
-    stride: int = 1
-    segments: int = 0
-    size: tuple[int, int] = (32, 32)
-    decoder: str = "decord"
-    cache_dir: str | None = None  # default: ROOT/.privar-cache; on a cluster, shared storage
-    cache_budget_gb: float = 8.0
-    probe_timeout_s: float = 30.0
-
-    def __post_init__(self) -> None:
-        for name in ("clip_len", "stride"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be at least 1, got {getattr(self, name)}")
-        if self.segments < 0:
-            raise ValueError(f"segments: must be 0 (one clip) or a count, got {self.segments}")
-        if min(self.size) < 1:
-            raise ValueError(f"size: both sides must be at least 1 pixel, got {self.size}")
-        if self.cache_budget_gb < 0:
-            raise ValueError(f"cache_budget_gb: must be >= 0, got {self.cache_budget_gb}")
-        if self.probe_timeout_s <= 0:
-            raise ValueError(f"probe_timeout_s: must be > 0, got {self.probe_timeout_s}")
-
-
-@dataclass(frozen=True)
-class Study:
-    """A study file. This is the part the data layer reads; the search, training and farm
-    sections join it as they land."""
-
-    name: str
-    data: DataConfig = field(default_factory=DataConfig)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.name.replace("-", "").replace("_", "").isalnum():
-            raise ValueError(f"name: use letters, digits, '-' and '_', got {self.name!r}")
-
-
-def load_study(path: str | Path) -> Study:
-    """Read and check a study file; every problem is a :class:`UserError` naming the key."""
-    return from_dict(Study, load_yaml(path), str(path))

@@ -13,9 +13,9 @@ import time
 from collections import Counter
 
 from privar.cluster import connect
-from privar.config import load_study
 from privar.data.cache import cache_bytes
 from privar.data.pipeline import open_study_data
+from privar.study import load_study
 
 
 def _say(msg: str) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from privar.config import DataConfig
 from privar.data.adapters import scan_dataset
 from privar.data.probe import probe_records
 from privar.data.sampling import ClipSpec
 from privar.data.stream import StudyData
 from privar.errors import UserError
+from privar.study import DataConfig
 
 
 def clip_spec(cfg: DataConfig) -> ClipSpec:

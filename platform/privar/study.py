@@ -1,0 +1,197 @@
+"""The study file's schema: frozen dataclasses, each section holding the values its users need.
+
+Range checks live in each ``__post_init__`` (raising ``ValueError("field: problem")``, which the
+loader turns into ``file: section.field: problem``); registry names are checked by
+:func:`check_names` without building anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from privar.config import from_dict, load_yaml
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the videos are and how clips are cut from them.
+
+    ``root`` is relative to the working directory; ``options`` go to the adapter (for
+    ``synthetic``: the :class:`privar.data.synthetic.SynthSpec` fields). ``size`` is (height,
+    width) in pixels after decoding; ``cache_budget_gb`` decides between the clip cache and
+    decoding every epoch.
+    """
+
+    adapter: str = "synthetic"
+    root: str = "privar-data/synthetic"
+    options: dict[str, Any] = field(default_factory=dict)
+    clip_len: int = 8
+    stride: int = 1
+    segments: int = 0
+    size: tuple[int, int] = (32, 32)
+    decoder: str = "decord"
+    cache_dir: str | None = None  # default: ROOT/.privar-cache; on a cluster, shared storage
+    cache_budget_gb: float = 8.0
+    probe_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("clip_len", "stride"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        if self.segments < 0:
+            raise ValueError(f"segments: must be 0 (one clip) or a count, got {self.segments}")
+        if min(self.size) < 1:
+            raise ValueError(f"size: both sides must be at least 1 pixel, got {self.size}")
+        if self.cache_budget_gb < 0:
+            raise ValueError(f"cache_budget_gb: must be >= 0, got {self.cache_budget_gb}")
+        if self.probe_timeout_s <= 0:
+            raise ValueError(f"probe_timeout_s: must be > 0, got {self.probe_timeout_s}")
+
+
+SCHEMES = ("adversarial", "distill", "attention")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """An encoder from the registry (``privar.encoders``) and its fixed parameters."""
+
+    name: str = "identity"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A model from a registry (``privar.models``). ``pretrained``: a local state-dict file, or
+    ``torchvision`` for torchvision's weights (needs internet or a filled cache)."""
+
+    name: str = "baby3d"
+    pretrained: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation shared by every scheme. ``schedule``: ``cosine`` (annealed over the
+    epochs), ``step`` (lr x ``step_gamma`` every ``step_every`` epochs) or ``none``; the first
+    ``warmup_epochs`` ramp the lr up linearly."""
+
+    epochs: int = 2
+    batch_size: int = 8
+    optimizer: str = "sgd"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    step_every: int = 20
+    step_gamma: float = 0.1
+    warmup_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size: must be at least 1")
+        if self.optimizer not in ("sgd", "adam", "adamw"):
+            raise ValueError(f"optimizer: {self.optimizer!r} is not one of sgd, adam, adamw")
+        if self.schedule not in ("cosine", "step", "none"):
+            raise ValueError(f"schedule: {self.schedule!r} is not one of cosine, step, none")
+        if self.lr <= 0:
+            raise ValueError(f"lr: must be > 0, got {self.lr}")
+        if not 0 <= self.warmup_epochs < self.epochs + 1:
+            raise ValueError(
+                f"warmup_epochs: must be between 0 and epochs, got {self.warmup_epochs}"
+            )
+
+
+@dataclass(frozen=True)
+class AdversarialConfig:
+    """BDQ (Sec. 3.2): minimise CE(action) - ``alpha`` * entropy(privacy); the privacy model is
+    re-initialised every ``privacy_reset_every`` epochs (Wu et al.'s restarts; 0 = never)."""
+
+    alpha: float = 1.0
+    privacy_reset_every: int = 0
+
+    def __post_init__(self) -> None:
+        if self.alpha < 0:
+            raise ValueError(f"alpha: must be >= 0, got {self.alpha}")
+        if self.privacy_reset_every < 0:
+            raise ValueError("privacy_reset_every: must be >= 0 (0 = never)")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """ELR: CE + ``weight`` x KD(teacher on full resolution -> student on the encoder's output).
+    The teacher is trained first for ``teacher_epochs`` (default: train.epochs) unless
+    ``teacher_checkpoint`` names a saved one."""
+
+    weight: float = 1.0
+    temperature: float = 4.0
+    direction: str = "teacher_student"
+    scale_t2: bool = True
+    teacher_epochs: int | None = None
+    teacher_checkpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.weight < 0 or self.temperature <= 0:
+            raise ValueError("weight >= 0 and temperature > 0 required")
+        if self.direction not in ("teacher_student", "student_teacher"):
+            raise ValueError(
+                f"direction: {self.direction!r} is not teacher_student or student_teacher"
+            )
+
+
+@dataclass(frozen=True)
+class AttentionConfig:
+    """STAT: ``w_ce`` CE + ``w_sat`` SAT + ``w_tat`` TAT (Eq. 4), per-block SAT weights and
+    per-layer TAT weights, rotated every ``rolling_every`` epochs when ``rolling`` (Sec. 3.3.2);
+    ``pretrain_epochs`` of SAT + TAT only on the training clips without labels first (Sec.
+    3.3.1). The teacher is trained first unless ``teacher_checkpoint`` names a saved one."""
+
+    w_ce: float = 1 / 3
+    w_sat: float = 1 / 3
+    w_tat: float = 1 / 3
+    sat_weights: tuple[float, float, float, float] = (0.4, 0.3, 0.2, 0.1)
+    tat_weights: tuple[float, float] = (0.66, 0.33)
+    rolling: bool = True
+    rolling_every: int = 10
+    p: int = 2
+    pretrain_epochs: int = 0
+    teacher_epochs: int | None = None
+    teacher_checkpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        if min(self.w_ce, self.w_sat, self.w_tat) < 0:
+            raise ValueError("w_ce, w_sat, w_tat: must be >= 0")
+        if self.rolling_every < 1:
+            raise ValueError(f"rolling_every: must be at least 1, got {self.rolling_every}")
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study file. ``scheme`` picks the training method; only its own section is used.
+    ``out_dir`` (relative to the working directory) holds checkpoints. The search and farm
+    sections join as they land."""
+
+    name: str
+    data: DataConfig = field(default_factory=DataConfig)
+    seed: int = 0
+    scheme: str = "adversarial"
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    action_model: ModelConfig = field(default_factory=ModelConfig)
+    privacy_model: ModelConfig = field(default_factory=lambda: ModelConfig(name="baby2d"))
+    train: TrainConfig = field(default_factory=TrainConfig)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+    out_dir: str = "privar-out"
+
+    def __post_init__(self) -> None:
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme: {self.scheme!r} is not one of {', '.join(SCHEMES)}")
+        if not self.name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"name: use letters, digits, '-' and '_', got {self.name!r}")
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and check a study file; every problem is a :class:`UserError` naming the key."""
+    return from_dict(Study, load_yaml(path), str(path))
