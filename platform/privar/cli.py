@@ -108,6 +108,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_data_pipeline(args.study, address=args.address)
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from privar.study import load_study
+    from privar.train.runner import train_study
+
+    study = load_study(args.study)
+    print(
+        f"study {study.name}: scheme {study.scheme}, encoder {study.encoder.name}, "
+        f"action model {study.action_model.name}, privacy model {study.privacy_model.name}"
+    )
+
+    def report(epoch: int, metrics: dict[str, float]) -> None:
+        shown = "  ".join(f"{k} {v:.3f}" for k, v in sorted(metrics.items()))
+        print(f"  epoch {epoch + 1}/{study.train.epochs}  {shown}", flush=True)
+
+    metrics = train_study(study, address=args.address, device=args.device, report=report)
+    print("final: " + "  ".join(f"{k} {v:.3f}" for k, v in sorted(metrics.items())))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="privar", description="Privacy-preserving action recognition studies.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -116,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("study", help="study file (YAML), e.g. studies/smoke.yaml")
     run.add_argument("--address", help="an existing Ray cluster (default: start a local Ray)")
     run.set_defaults(func=cmd_run)
+
+    train = sub.add_parser("train", help="train the study's scheme once, without search")
+    train.add_argument("study", help="study file (YAML)")
+    train.add_argument("--address", help="an existing Ray cluster (default: start a local Ray)")
+    train.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
+    train.set_defaults(func=cmd_train)
 
     data = sub.add_parser("data", help="datasets: generate, scan, check")
     dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)

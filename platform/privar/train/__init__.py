@@ -1,0 +1,1 @@
+"""Training schemes, one readable loop each: adversarial (BDQ), distill (ELR), attention (STAT)."""

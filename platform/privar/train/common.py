@@ -1,0 +1,181 @@
+"""What every training loop shares: device and precision, inputs, optimisers and schedules,
+evaluation, and resumable checkpoints. Loops stay readable top to bottom; this is their toolbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from privar.data.stream import StudyData
+from privar.objectives import privacy_loss
+from privar.study import TrainConfig
+
+Report = Callable[[int, dict[str, float]], None]
+"""Called after every epoch with (epoch, metrics), e.g. to log to MLflow or Ray Tune."""
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on a GPU (no loss scaling needed, unlike fp16); full precision on CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def prepare_module(module: nn.Module, device: torch.device) -> nn.Module:
+    """Move to ``device``; channels-last on a GPU, where cuDNN's convolutions prefer it."""
+    module = module.to(device)
+    if device.type == "cuda":
+        module = module.to(memory_format=torch.channels_last_3d)  # no-op for 4-D weights
+    return module
+
+
+def to_input(clip: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 (B, C, T, H, W) -> float32 in [0, 1] on ``device`` (channels-last on a GPU)."""
+    x = clip.to(device, non_blocking=True).float().div_(255.0)
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    return x
+
+
+def frames(z: torch.Tensor) -> torch.Tensor:
+    """(B, C, T, H, W) clips -> (B * T, C, H, W) frames for a 2-D privacy model."""
+    b, c, t, h, w = z.shape
+    return z.transpose(1, 2).reshape(b * t, c, h, w)
+
+
+def frame_labels(labels: torch.Tensor, t: int) -> torch.Tensor:
+    """(B,) clip labels -> (B * T,) frame labels, matching :func:`frames`."""
+    return labels.repeat_interleave(t)
+
+
+def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay)  # fmt: skip
+    cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(epoch: int, cfg: TrainConfig, epochs: int | None = None) -> float:
+    """The lr multiplier for ``epoch`` (0-based): linear warm-up, then the schedule."""
+    epochs = epochs or cfg.epochs
+    if epoch < cfg.warmup_epochs:
+        return (epoch + 1) / (cfg.warmup_epochs + 1)
+    if cfg.schedule == "cosine":
+        span = max(epochs - cfg.warmup_epochs, 1)
+        return 0.5 * (1 + math.cos(math.pi * (epoch - cfg.warmup_epochs) / span))
+    if cfg.schedule == "step":
+        return cfg.step_gamma ** (epoch // cfg.step_every)
+    return 1.0
+
+
+def set_lr(opt: torch.optim.Optimizer, epoch: int, cfg: TrainConfig, epochs: int | None = None):
+    for group in opt.param_groups:
+        group["lr"] = cfg.lr * lr_factor(epoch, cfg, epochs)
+
+
+def eval_split(data: StudyData) -> str:
+    """The validation split: ``val`` where the dataset has one, else ``test``."""
+    return "val" if data.usable("val") else "test"
+
+
+@dataclass
+class Batch:
+    """A batch on the device: x float (B, C, T, H, W) in [0, 1]; action, privacy (B,)."""
+
+    x: torch.Tensor
+    action: torch.Tensor
+    privacy: torch.Tensor
+
+
+def batches(data: StudyData, split: str, train: bool, epoch: int, batch_size: int,
+            device: torch.device) -> Iterator[Batch]:  # fmt: skip
+    for b in data.stream(split, train=train, epoch=epoch, batch_size=batch_size):
+        yield Batch(to_input(b.clip, device), b.action.to(device), b.privacy.to(device))
+
+
+@torch.no_grad()
+def evaluate(
+    data: StudyData,
+    encoder: nn.Module,
+    device: torch.device,
+    batch_size: int,
+    action_model: nn.Module | None = None,
+    privacy_model: nn.Module | None = None,
+    split: str | None = None,
+) -> dict[str, float]:
+    """Top-1 on the validation split: ``action_acc`` per clip (centre clip), ``privacy_acc``
+    per frame, averaged over all frames of all clips (BDQ's in-loop view)."""
+    split = split or eval_split(data)
+    modules = [m for m in (encoder, action_model, privacy_model) if m is not None]
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    hits = {"action_acc": [0, 0], "privacy_acc": [0, 0]}
+    for b in batches(data, split, False, 0, batch_size, device):
+        with autocast(device):
+            z = encoder(b.x)
+            if action_model is not None:
+                pred = action_model(z).argmax(1)
+                hits["action_acc"][0] += int((pred == b.action).sum())
+                hits["action_acc"][1] += len(pred)
+            if privacy_model is not None:
+                pred = privacy_model(frames(z)).argmax(1)
+                hits["privacy_acc"][0] += int((pred == frame_labels(b.privacy, z.shape[2])).sum())
+                hits["privacy_acc"][1] += len(pred)
+    for m, mode in zip(modules, modes, strict=True):
+        m.train(mode)
+    return {k: c / n for k, (c, n) in hits.items() if n}
+
+
+def privacy_step(privacy_model: nn.Module, opt: torch.optim.Optimizer, z: torch.Tensor,
+                 privacy: torch.Tensor, device: torch.device) -> float:  # fmt: skip
+    """One step of the privacy model on encoded clips ``z`` (B, C, T', H', W'), detached: BDQ's
+    step 2 (Eq. 2), and the privacy monitor of the schemes that have no adversary."""
+    z = z.detach()
+    with autocast(device):
+        loss = privacy_loss(privacy_model(frames(z)), frame_labels(privacy, z.shape[2]))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss)
+
+
+class Checkpoint:
+    """One stage's resumable state in ``folder/<stage>.pt``: module and optimiser state dicts
+    and the last finished epoch. Written to a temporary file and renamed, so a kill mid-save
+    leaves the previous checkpoint intact."""
+
+    def __init__(self, folder: str | os.PathLike | None, stage: str) -> None:
+        self.path = Path(folder) / f"{stage}.pt" if folder else None
+
+    def save(self, epoch: int, **state: nn.Module | torch.optim.Optimizer) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        blob = {"epoch": epoch, **{k: v.state_dict() for k, v in state.items()}}
+        tmp = self.path.with_suffix(".tmp")
+        torch.save(blob, tmp)
+        os.replace(tmp, self.path)
+
+    def resume(self, **state: nn.Module | torch.optim.Optimizer) -> int:
+        """Load the saved state into ``state``'s objects; returns the epoch to start from."""
+        if self.path is None or not self.path.exists():
+            return 0
+        blob = torch.load(self.path, map_location="cpu", weights_only=True)
+        for k, obj in state.items():
+            obj.load_state_dict(blob[k])
+        return int(blob["epoch"]) + 1
