@@ -188,6 +188,8 @@ class Study:
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
             raise ValueError(f"scheme: {self.scheme!r} is not one of {', '.join(SCHEMES)}")
+        if self.scheme == "attention" and self.data.segments < 1:
+            raise ValueError("data.segments: the attention scheme (STAT) needs K >= 1 segments")
         if not self.name.replace("-", "").replace("_", "").isalnum():
             raise ValueError(f"name: use letters, digits, '-' and '_', got {self.name!r}")
 

@@ -59,7 +59,8 @@ def train_attention(
     report: Report | None = None,
 ) -> dict[str, float]:
     """``student`` and ``teacher`` expose ``forward_attention(x)`` (logits, 4 block
-    activations, temporal FC outputs). Returns the last joint epoch's metrics."""
+    activations, the temporal module's two FC outputs, which ``tat_weights`` weigh in that
+    order: FC-64, then FC-K). Returns the last joint epoch's metrics."""
     teacher = prepare_module(teacher, device)
     teacher_metrics = load_or_train_teacher(data, teacher, cfg, device, att.teacher_epochs,
                                             att.teacher_checkpoint, checkpoint_dir)  # fmt: skip
@@ -75,7 +76,8 @@ def train_attention(
         sat_w, tat_w = stage_weights(att, epoch)
         ce = F.cross_entropy(s.logits, action) if w_ce else s.logits.new_zeros(())
         return stat_total(ce, sat_loss(s.blocks, t.blocks, sat_w, att.p),
-                          tat_loss(s.temporal, t.temporal, tat_w, att.p),
+                          tat_loss([s.temporal_hidden, s.temporal],
+                                   [t.temporal_hidden, t.temporal], tat_w, att.p),
                           w_ce, att.w_sat, att.w_tat)  # fmt: skip
 
     # Stage 2: the unsupervised pre-stage, SAT + TAT only.

@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 
 from privar.data.stream import StudyData
+from privar.errors import UserError
+from privar.models import preferred_memory_format
 from privar.objectives import privacy_loss
 from privar.study import TrainConfig
 
@@ -37,7 +39,7 @@ def prepare_module(module: nn.Module, device: torch.device) -> nn.Module:
     """Move to ``device``; channels-last on a GPU, where cuDNN's convolutions prefer it."""
     module = module.to(device)
     if device.type == "cuda":
-        module = module.to(memory_format=torch.channels_last_3d)  # no-op for 4-D weights
+        module = module.to(memory_format=preferred_memory_format(module))
     return module
 
 
@@ -103,6 +105,12 @@ class Batch:
 
 def batches(data: StudyData, split: str, train: bool, epoch: int, batch_size: int,
             device: torch.device) -> Iterator[Batch]:  # fmt: skip
+    """Batches of ``split`` on ``device``. A split with no usable clip is an error, not an
+    epoch of nothing: a loop would otherwise report a loss of 0 and accuracies of nothing."""
+    if not data.usable(split):
+        raise UserError(
+            f"no usable clips in the {split} split ({len(data.quarantined)} videos quarantined)"
+        )
     for b in data.stream(split, train=train, epoch=epoch, batch_size=batch_size):
         yield Batch(to_input(b.clip, device), b.action.to(device), b.privacy.to(device))
 

@@ -42,8 +42,10 @@ def run_scheme(
     dev = pick_device(device)
     num_actions = len(label_index(data.records, "action"))
     num_privacy = len(label_index(data.records, "privacy"))
-    # STAT's models cut the clip into the K segments the data layer sampled.
-    extra = {"num_segments": study.data.segments} if study.scheme == "attention" else {}
+    # STAT's models cut the clip into the K segments of clip_len frames the data layer sampled.
+    extra = {}
+    if study.scheme == "attention":
+        extra = {"num_segments": study.data.segments, "frames_per_segment": study.data.clip_len}
     action = model_factory("action", study.action_model, num_actions, **extra)
     privacy = model_factory("privacy", study.privacy_model, num_privacy)
     encoder = create_encoder(study.encoder.name, **study.encoder.params)

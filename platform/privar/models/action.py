@@ -1,0 +1,88 @@
+"""3D action models: torchvision's video ResNets and a CPU-sized ``baby3d``.
+
+BDQ (paper 001, Sec. 4.2 and Sec. 5.3) validates an encoder by training fresh 3D CNNs, initialised
+from Kinetics-400, on its output. torchvision ships three Kinetics-400 18-layer video ResNets
+(Tran et al. 2018): ``r3d_18`` (full 3x3x3 convolutions), ``mc3_18`` (3D in the stem and first
+stage, 2D above) and ``r2plus1d_18`` (each 3D conv factored into 1x3x3 spatial then 3x1x1
+temporal). The I3D ResNet-50 lives in ``i3d.py``, the STAT K-segment models in ``stat.py``.
+
+Contract of every action model: input float ``(B, C, T, H, W)``, normalised already; output
+logits ``(B, num_classes)``. Factory: ``factory(num_classes, pretrained=None, **kw)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.models import video
+
+from privar.models import ACTION_MODELS
+from privar.models.weights import load_pretrained
+
+
+def _video_resnet(arch: str, num_classes: int, pretrained: str | None, **kw: Any) -> nn.Module:
+    # Built with weights=None so nothing downloads here; load_pretrained fetches the Kinetics-400
+    # weights only for pretrained="torchvision" and drops their 400-way head if num_classes differs.
+    model = getattr(video, arch)(weights=None, num_classes=num_classes, **kw)
+    return load_pretrained(model, pretrained, name=arch, head=("fc.",))
+
+
+@ACTION_MODELS.register("r3d_18")
+def r3d_18(num_classes: int, pretrained: str | None = None, **kw: Any) -> nn.Module:
+    """torchvision R3D-18 (33.4M params): ``(B, 3, T, H, W)`` -> ``(B, num_classes)``."""
+    return _video_resnet("r3d_18", num_classes, pretrained, **kw)
+
+
+@ACTION_MODELS.register("mc3_18")
+def mc3_18(num_classes: int, pretrained: str | None = None, **kw: Any) -> nn.Module:
+    """torchvision MC3-18 (11.7M params): ``(B, 3, T, H, W)`` -> ``(B, num_classes)``."""
+    return _video_resnet("mc3_18", num_classes, pretrained, **kw)
+
+
+@ACTION_MODELS.register("r2plus1d_18")
+def r2plus1d_18(num_classes: int, pretrained: str | None = None, **kw: Any) -> nn.Module:
+    """torchvision R(2+1)D-18 (31.5M params): ``(B, 3, T, H, W)`` -> ``(B, num_classes)``."""
+    return _video_resnet("r2plus1d_18", num_classes, pretrained, **kw)
+
+
+def _conv_bn_relu3d(cin: int, cout: int, stride: tuple[int, int, int]) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv3d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm3d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class Baby3D(nn.Module):
+    """Three 3x3x3 conv-BN-ReLU layers, global average pooling and a linear head.
+
+    ``(B, C, T, H, W)`` -> ``(B, num_classes)``. The stem halves H and W only (short clips keep
+    their frames), the next two layers halve T, H and W: an 8x32x32 clip ends at 2x4x4.
+    """
+
+    def __init__(
+        self, num_classes: int, in_channels: int = 3, widths: tuple[int, int, int] = (12, 24, 48)
+    ) -> None:
+        super().__init__()
+        w1, w2, w3 = widths
+        self.features = nn.Sequential(
+            _conv_bn_relu3d(in_channels, w1, (1, 2, 2)),
+            _conv_bn_relu3d(w1, w2, (2, 2, 2)),
+            _conv_bn_relu3d(w2, w3, (2, 2, 2)),
+        )
+        self.fc = nn.Linear(w3, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).mean(dim=(2, 3, 4)))
+
+
+@ACTION_MODELS.register("baby3d")
+def baby3d(
+    num_classes: int, pretrained: str | None = None, in_channels: int = 3, **kw: Any
+) -> nn.Module:
+    """``Baby3D`` (~40k params), trains in seconds on 8x32x32 clips on a CPU."""
+    return load_pretrained(
+        Baby3D(num_classes, in_channels=in_channels, **kw), pretrained, name="baby3d", head=("fc.",)
+    )

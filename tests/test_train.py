@@ -1,0 +1,128 @@
+"""The three training schemes on real (tiny) videos through the real Ray Data stream: they run,
+report per epoch, really update what they should, and resume from their checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from privar.data.manifest import VideoRecord
+from privar.data.probe import probe_records
+from privar.data.sampling import ClipSpec
+from privar.data.stream import StudyData
+from privar.data.writer import write_video
+from privar.encoders import create_encoder
+from privar.models import create_action_model, create_privacy_model
+from privar.study import AdversarialConfig, AttentionConfig, DistillConfig, TrainConfig
+from privar.train.adversarial import train_adversarial
+from privar.train.attention import train_attention
+from privar.train.common import lr_factor
+from privar.train.distill import train_distill
+
+CPU = torch.device("cpu")
+CFG = TrainConfig(epochs=2, batch_size=4, optimizer="adam", lr=1e-2, schedule="none")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, ray_local) -> StudyData:
+    """12 videos of moving noise: 2 actions (direction of motion) x 2 actors (colour)."""
+    root = tmp_path_factory.mktemp("videos")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(12):
+        action, actor = i % 2, (i // 2) % 2
+        base = rng.integers(0, 120, (32, 40, 3), dtype=np.uint8)
+        base[..., actor] += 100  # the actor's colour
+        step = 2 if action else -2  # the action: which way the texture moves
+        clip = [np.roll(base, step * t, axis=1) for t in range(10)]
+        split = "train" if i < 8 else "val"
+        rows.append(VideoRecord(str(write_video(root / f"v{i}.mp4", clip)), f"move{action}",
+                                f"actor{actor}", split))  # fmt: skip
+    records = probe_records(rows).records
+    spec = ClipSpec(clip_len=4, stride=1, size=(32, 32), segments=2)  # 8 frames: 2 segments
+    data = StudyData(records, spec, cache_root=root / "cache")
+    data.prepare()
+    return data
+
+
+def _privacy() -> torch.nn.Module:
+    return create_privacy_model("baby2d", num_classes=2)
+
+
+def test_lr_schedules() -> None:
+    cos = TrainConfig(epochs=4, schedule="cosine", lr=1.0)
+    assert [round(lr_factor(e, cos), 4) for e in range(4)] == [1.0, 0.8536, 0.5, 0.1464]
+    warm = dataclasses.replace(cos, warmup_epochs=1)
+    assert lr_factor(0, warm) == 0.5 and lr_factor(1, warm) == 1.0
+    step = TrainConfig(epochs=50, schedule="step", step_every=20, step_gamma=0.1)
+    assert [lr_factor(e, step) for e in (0, 19, 20, 40)] == [1.0, 1.0, 0.1, pytest.approx(0.01)]
+
+
+def test_adversarial_trains_the_encoder_and_resumes(data: StudyData, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    encoder = create_encoder("bdq")
+    thresholds = [p.detach().clone() for p in encoder.parameters()]
+    action = create_action_model("baby3d", num_classes=2)
+    seen: list[tuple[int, dict]] = []
+    m = train_adversarial(data, encoder, action, _privacy, CFG, AdversarialConfig(alpha=1.0),
+                          CPU, tmp_path, lambda e, x: seen.append((e, x)))  # fmt: skip
+    assert [e for e, _ in seen] == [0, 1]
+    assert set(m) == {"action_acc", "privacy_acc", "loss"}
+    assert 0 <= m["action_acc"] <= 1 and 0 <= m["privacy_acc"] <= 1
+    # Step 1 moved the encoder's own parameters (sigma, thresholds).
+    moved = zip(thresholds, encoder.parameters(), strict=True)
+    assert any(not torch.equal(a, b.detach()) for a, b in moved)
+    assert (tmp_path / "adversarial.pt").exists()
+
+    # A longer run resumes after epoch 2 instead of starting again.
+    seen.clear()
+    longer = dataclasses.replace(CFG, epochs=3)
+    train_adversarial(data, create_encoder("bdq"), create_action_model("baby3d", num_classes=2),
+                      _privacy, longer, AdversarialConfig(alpha=1.0), CPU, tmp_path,
+                      lambda e, x: seen.append((e, x)))  # fmt: skip
+    assert [e for e, _ in seen] == [2]
+
+
+def test_privacy_reset_builds_a_fresh_adversary(data: StudyData) -> None:
+    built = []
+
+    def privacy():
+        built.append(1)
+        return _privacy()
+
+    cfg = dataclasses.replace(CFG, epochs=3)
+    train_adversarial(
+        data,
+        create_encoder("bdq"),
+        create_action_model("baby3d", num_classes=2),
+        privacy,
+        cfg,
+        AdversarialConfig(alpha=1.0, privacy_reset_every=1),
+        CPU,
+    )
+    assert len(built) == 3  # at the start, and before epochs 2 and 3
+
+
+def test_distill_trains_the_teacher_first(data: StudyData, tmp_path: Path) -> None:
+    teacher = create_action_model("baby3d", num_classes=2)
+    m = train_distill(data, create_encoder("elr", resolution=(4, 4)),
+                      create_action_model("baby3d", num_classes=2), teacher, _privacy, CFG,
+                      DistillConfig(weight=1.0, temperature=2.0), CPU, tmp_path)  # fmt: skip
+    assert {"action_acc", "privacy_acc", "teacher_action_acc", "loss"} <= set(m)
+    assert (tmp_path / "teacher.pt").exists() and (tmp_path / "distill.pt").exists()
+    assert not any(p.requires_grad for p in teacher.parameters())  # frozen while distilling
+
+
+def test_attention_transfer_with_pre_stage(data: StudyData, tmp_path: Path) -> None:
+    def stat():
+        return create_action_model("baby_stat", num_classes=2, num_segments=2, frames_per_segment=4)
+
+    att = AttentionConfig(pretrain_epochs=1, rolling_every=1)
+    m = train_attention(data, create_encoder("elr", resolution=(4, 4)), stat(), stat(),
+                        _privacy, CFG, att, CPU, tmp_path)  # fmt: skip
+    assert {"action_acc", "privacy_acc", "teacher_action_acc", "loss"} <= set(m)
+    assert (tmp_path / "attention_pretrain.pt").exists()
