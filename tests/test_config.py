@@ -53,3 +53,20 @@ def test_mistakes_name_the_key(tmp_path: Path, text: str, message: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="nope.yaml: no such study file"):
         load_study(tmp_path / "nope.yaml")
+
+
+def test_overrides_are_checked_like_the_file(tmp_path: Path) -> None:
+    from privar.study import with_overrides
+
+    p = tmp_path / "s.yaml"
+    p.write_text("name: s\nencoder: {name: bdq, params: {levels: 8}}\n")
+    s = load_study(p)
+    t = with_overrides(s, {"adversarial.alpha": 2, "encoder.params.levels": 4, "data.size": [8, 8]})
+    assert t.adversarial.alpha == 2.0 and t.encoder.params == {"levels": 4}
+    assert t.data.size == (8, 8) and s.adversarial.alpha == 1.0  # the original is untouched
+    with pytest.raises(UserError, match="--set: adversarial.alfa: unknown key"):
+        with_overrides(s, {"adversarial.alfa": 2})
+    with pytest.raises(UserError, match="--set: adversarial.alpha: must be >= 0"):
+        with_overrides(s, {"adversarial.alpha": -1})
+    with pytest.raises(UserError, match="--set: name.x: not a section|--set: name: not a section"):
+        with_overrides(s, {"name.x": 1})

@@ -7,11 +7,12 @@ loader turns into ``file: section.field: problem``); registry names are checked 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from privar.config import from_dict, load_yaml
+from privar.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -197,3 +198,20 @@ class Study:
 def load_study(path: str | Path) -> Study:
     """Read and check a study file; every problem is a :class:`UserError` naming the key."""
     return from_dict(Study, load_yaml(path), str(path))
+
+
+def with_overrides(study: Study, overrides: dict[str, Any], where: str = "--set") -> Study:
+    """``study`` with dotted keys replaced (``{"adversarial.alpha": 2.0}``), checked exactly like
+    a study file: an unknown key or a bad value is a :class:`UserError` naming it."""
+    tree = asdict(study)
+    for dotted, value in overrides.items():
+        node = tree
+        *parents, leaf = dotted.split(".")
+        for i, key in enumerate(parents):
+            if not isinstance(node.get(key), dict):
+                raise UserError(f"{where}: {'.'.join(parents[: i + 1])}: not a section of a study")
+            node = node[key]
+        if leaf not in node and not (parents and parents[-1] in ("params", "options")):
+            raise UserError(f"{where}: {dotted}: unknown key")
+        node[leaf] = value
+    return from_dict(Study, tree, where)
