@@ -3,12 +3,11 @@ student (Bai et al.), top to bottom.
 
 1. The teacher (same K-segment architecture) is trained on full-resolution clips, or loaded.
 2. Optional unsupervised pre-stage (Sec. 3.3.1): ``pretrain_epochs`` of SAT + TAT only on the
-   training clips, labels unused.
-3. Joint stage: w_ce CE + w_sat SAT + w_tat TAT (Eq. 4), SAT over the 4 ResNet blocks' attention
-   maps and TAT over the temporal attention module's FC outputs, with per-block / per-layer
-   weights that roll every ``rolling_every`` epochs (Sec. 3.3.2).
-The student sees the encoder's output (``elr``: 12x16 and bilinear back up); a privacy model
-trained alongside on that output reports how much identity is left.
+   training clips, their labels unused.
+3. Joint stage: w_ce CE + w_sat SAT + w_tat TAT (Eq. 4): SAT over the 4 ResNet blocks'
+   attention maps, TAT over the temporal attention module's two FC outputs, with per-block and
+   per-layer weights that roll every ``rolling_every`` epochs (Sec. 3.3.2).
+The student sees the encoder's output (``elr``: 12x16 and bilinear back up).
 """
 
 from __future__ import annotations
@@ -26,20 +25,19 @@ from privar.objectives import rolling_weights, sat_loss, stat_total, tat_loss
 from privar.study import AttentionConfig, TrainConfig
 from privar.train.classifier import load_or_train_teacher
 from privar.train.common import (
+    Batch,
     Checkpoint,
     Report,
     autocast,
     batches,
-    evaluate,
     make_optimizer,
     prepare_module,
-    privacy_step,
-    set_lr,
 )
+from privar.train.student import train_student
 
 
 def stage_weights(att: AttentionConfig, epoch: int) -> tuple[list[float], list[float]]:
-    """(SAT per-block weights, TAT per-layer weights) for ``epoch``."""
+    """(SAT per-block weights, TAT per-layer weights: FC-64 then FC-K) for ``epoch``."""
     if not att.rolling:
         return list(att.sat_weights), list(att.tat_weights)
     return (rolling_weights(att.sat_weights, epoch, att.rolling_every),
@@ -58,64 +56,43 @@ def train_attention(
     checkpoint_dir: str | Path | None = None,
     report: Report | None = None,
 ) -> dict[str, float]:
-    """``student`` and ``teacher`` expose ``forward_attention(x)`` (logits, 4 block
-    activations, the temporal module's two FC outputs, which ``tat_weights`` weigh in that
-    order: FC-64, then FC-K). Returns the last joint epoch's metrics."""
+    """``student`` and ``teacher`` expose ``forward_attention(x)`` (logits, the 4 block
+    activations, the temporal module's FC outputs). Returns the last joint epoch's metrics."""
     teacher = prepare_module(teacher, device)
     teacher_metrics = load_or_train_teacher(data, teacher, cfg, device, att.teacher_epochs,
                                             att.teacher_checkpoint, checkpoint_dir)  # fmt: skip
     encoder, student = prepare_module(encoder, device), prepare_module(student, device)
-    privacy_model = prepare_module(make_privacy_model(), device)
     opt = make_optimizer(chain(encoder.parameters(), student.parameters()), cfg)
-    opt_p = make_optimizer(privacy_model.parameters(), cfg)
 
-    def transfer_loss(x: torch.Tensor, z: torch.Tensor, action, epoch: int, w_ce: float):
+    def transfer(b: Batch, z: torch.Tensor, epoch: int, w_ce: float) -> torch.Tensor:
         s = student.forward_attention(z)
         with torch.no_grad():
-            t = teacher.forward_attention(x)  # the teacher sees the full-resolution clip
+            t = teacher.forward_attention(b.x)  # the teacher sees the full-resolution clip
         sat_w, tat_w = stage_weights(att, epoch)
-        ce = F.cross_entropy(s.logits, action) if w_ce else s.logits.new_zeros(())
-        return stat_total(ce, sat_loss(s.blocks, t.blocks, sat_w, att.p),
-                          tat_loss([s.temporal_hidden, s.temporal],
-                                   [t.temporal_hidden, t.temporal], tat_w, att.p),
-                          w_ce, att.w_sat, att.w_tat)  # fmt: skip
+        ce = F.cross_entropy(s.logits, b.action) if w_ce else s.logits.new_zeros(())
+        sat = sat_loss(s.blocks, t.blocks, sat_w, att.p)
+        tat = tat_loss([s.temporal_hidden, s.temporal], [t.temporal_hidden, t.temporal], tat_w,
+                       att.p)  # fmt: skip
+        return stat_total(ce, sat, tat, w_ce, att.w_sat, att.w_tat)
 
     # Stage 2: the unsupervised pre-stage, SAT + TAT only.
     pre = Checkpoint(checkpoint_dir, "attention_pretrain")
     for epoch in range(pre.resume(encoder=encoder, student=student, opt=opt),
                        att.pretrain_epochs):  # fmt: skip
-        encoder.train(), student.train()
+        encoder.train()
+        student.train()
         for b in batches(data, "train", True, epoch, cfg.batch_size, device):
             with autocast(device):
-                loss = transfer_loss(b.x, encoder(b.x), b.action, epoch, w_ce=0.0)
+                loss = transfer(b, encoder(b.x), epoch, w_ce=0.0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         pre.save(epoch, encoder=encoder, student=student, opt=opt)
 
     # Stage 3: joint training with labels.
-    ckpt = Checkpoint(checkpoint_dir, "attention")
-    state = dict(encoder=encoder, student=student, privacy=privacy_model, opt=opt, opt_p=opt_p)
-    start = ckpt.resume(**state)
-    metrics: dict[str, float] = {}
-    for epoch in range(start, cfg.epochs):
-        set_lr(opt, epoch, cfg)
-        set_lr(opt_p, epoch, cfg)
-        encoder.train(), student.train(), privacy_model.train()
-        total, steps = 0.0, 0
-        for b in batches(data, "train", True, epoch, cfg.batch_size, device):
-            with autocast(device):
-                z = encoder(b.x)
-                loss = transfer_loss(b.x, z, b.action, epoch, att.w_ce)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            privacy_step(privacy_model, opt_p, z, b.privacy, device)
-            total, steps = total + float(loss), steps + 1
-
-        metrics = evaluate(data, encoder, device, cfg.batch_size, student, privacy_model)
-        metrics.update(teacher_metrics, loss=total / max(steps, 1))
-        ckpt.save(epoch, **state)
-        if report:
-            report(epoch, metrics)
-    return metrics
+    metrics = train_student(
+        data, encoder, student, make_privacy_model, cfg, device,
+        lambda b, z, epoch: transfer(b, z, epoch, att.w_ce),
+        Checkpoint(checkpoint_dir, "attention"), report, opt=opt,
+    )  # fmt: skip
+    return {**metrics, **teacher_metrics}
