@@ -85,7 +85,7 @@ def train_adversarial(
             with torch.no_grad(), autocast(device):
                 z = encoder(b.x)
             privacy_step(privacy_model, opt_p, z, b.privacy, device)
-            total, steps = total + float(loss), steps + 1
+            total, steps = total + float(loss.detach()), steps + 1
 
         metrics = evaluate(data, encoder, device, cfg.batch_size, action_model, privacy_model)
         metrics["loss"] = total / max(steps, 1)

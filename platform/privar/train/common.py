@@ -159,7 +159,7 @@ def privacy_step(privacy_model: nn.Module, opt: torch.optim.Optimizer, z: torch.
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 class Checkpoint:

@@ -67,7 +67,7 @@ def train_student(
             loss.backward()
             opt.step()
             privacy_step(privacy_model, opt_p, z, b.privacy, device)
-            total, steps = total + float(loss), steps + 1
+            total, steps = total + float(loss.detach()), steps + 1
 
         metrics = evaluate(data, encoder, device, cfg.batch_size, student, privacy_model)
         metrics["loss"] = total / max(steps, 1)
