@@ -102,7 +102,7 @@ def test_run_streams_the_data_and_says_what_is_missing(dataset: Path, tmp_path: 
     [
         (("data", "check", "nowhere.csv"), ("nowhere.csv", "no such manifest")),
         (("run", "nowhere.yaml"), ("nowhere.yaml", "no such study file")),
-        (("data", "scan", "kinetics", "."), ("unknown dataset adapter 'kinetics'",)),
+        (("data", "scan", "kinetics", ".", "--out", "m.csv"), ("adapter 'kinetics'",)),
         (("frobnicate",), ("invalid choice",)),
     ],
 )
@@ -133,7 +133,8 @@ def test_run_on_a_two_node_cluster(tmp_path: Path, dataset: Path) -> None:
     # Short: Ray's unix sockets live under the temp dir, and socket paths stop at 107 bytes.
     temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
     common = ["--block", "--num-cpus=1", "--disable-usage-stats"]
-    env = {**os.environ, "RAY_ADDRESS": ""}
+    # A node joining a cluster sends the token (~/.ray/auth_token) only in token mode.
+    env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token"}
     nodes = [subprocess.Popen(
         [ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
          "--include-dashboard=false", f"--temp-dir={temp}", *common],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from pathlib import Path
 
 from privar.errors import UserError
 
@@ -16,12 +17,14 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> dict[str
     Ray 2.60 uses token authentication: a local Ray makes its own token; joining a cluster needs
     the cluster's token in ``RAY_AUTH_TOKEN`` or ``~/.ray/auth_token``, as Ray documents.
     """
+    if address:
+        _check_reachable(address)
+        _use_token_if_present()  # before Ray is imported: it reads the mode once
     import ray
 
     if not ray.is_initialized():
         quiet = {"logging_level": logging.WARNING, "log_to_driver": True}
         if address:
-            _check_reachable(address)
             try:
                 ray.init(address=address, **quiet)
             except Exception as e:  # ConnectionError, RuntimeError, auth errors: all one line
@@ -43,6 +46,15 @@ def disconnect() -> None:
 
     if ray.is_initialized():
         ray.shutdown()
+
+
+def _use_token_if_present() -> None:
+    """A driver joining a cluster sends its token only in token mode, which Ray switches on by
+    itself only when it starts a local cluster: switch it on when there is a token to send."""
+    token_file = Path.home() / ".ray" / "auth_token"
+    if "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN") or
+                                              token_file.exists()):  # fmt: skip
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:

@@ -32,6 +32,9 @@ def run_data_pipeline(study_path: str, address: str | None = None) -> int:
         if done == total or done % 50 == 0:
             print(f"  probed {done}/{total}", file=sys.stderr, flush=True)
 
+    # Ray first: a wrong address fails in seconds, before any probing.
+    resources = connect(address)
+    _say(f"  Ray: {resources.get('CPU', 0):g} CPUs" + (f" at {address}" if address else " (local)"))
     data = open_study_data(cfg, seed=study.seed, progress=progress)
     splits = Counter(r.split for r in data.records)
     _say(
@@ -41,8 +44,6 @@ def run_data_pipeline(study_path: str, address: str | None = None) -> int:
     for q in data.quarantined:
         _say(f"  quarantined: {q.path}: {q.reason}")
 
-    resources = connect(address)
-    _say(f"  Ray: {resources.get('CPU', 0):g} CPUs" + (f" at {address}" if address else " (local)"))
     t1 = time.monotonic()
     cache = data.prepare()
     size_mb = cache_bytes(data.records, data.spec.size) / 2**20
