@@ -189,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "address", None):
+            from privar.cluster import use_token_if_present
+
+            use_token_if_present()
         return args.func(args)
     except UserError as e:
         print(f"privar: error: {e}", file=sys.stderr)

@@ -19,7 +19,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> dict[str
     """
     if address:
         _check_reachable(address)
-        _use_token_if_present()  # before Ray is imported: it reads the mode once
+        use_token_if_present()  # before Ray is imported: it reads the mode once
     import ray
 
     if not ray.is_initialized():
@@ -48,9 +48,10 @@ def disconnect() -> None:
         ray.shutdown()
 
 
-def _use_token_if_present() -> None:
-    """A driver joining a cluster sends its token only in token mode, which Ray switches on by
-    itself only when it starts a local cluster: switch it on when there is a token to send."""
+def use_token_if_present() -> None:
+    """A driver joining a cluster at an explicit address sends its token only in token mode,
+    which Ray never switches on by itself there: switch it on when there is a token to send.
+    Ray reads the mode once, when imported, so this must run before ``import ray``."""
     token_file = Path.home() / ".ray" / "auth_token"
     if "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN") or
                                               token_file.exists()):  # fmt: skip
