@@ -1,0 +1,42 @@
+"""The ``synthetic`` adapter: privar's generated action set (:mod:`privar.data.synthetic`).
+
+``root/manifest.csv`` is read when it is there; otherwise the set is generated into ``root``
+first (a missing or empty folder), so a study can name the synthetic set without a separate
+``privar data synth`` step. Options are :class:`~privar.data.synthetic.SynthSpec` fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from privar.data.adapters import register_adapter
+from privar.data.manifest import VideoRecord, read_manifest
+from privar.data.synthetic import SynthSpec, read_spec, write_synthetic
+from privar.errors import UserError
+
+
+@register_adapter("synthetic")
+def scan(root: Path, **spec_options) -> list[VideoRecord]:
+    """Records of the synthetic set in ``root``, generated with ``SynthSpec(**spec_options)``
+    when ``root`` holds no manifest yet. An existing set must agree with the options given."""
+    known = {f.name for f in fields(SynthSpec)}
+    unknown = sorted(set(spec_options) - known)
+    if unknown:
+        raise UserError(
+            f"synthetic: unknown option(s) {', '.join(unknown)}; known: {sorted(known)}"
+        )
+    manifest = root / "manifest.csv"
+    if not manifest.is_file():
+        write_synthetic(root, SynthSpec(**spec_options))
+    elif spec_options and (root / "spec.json").is_file():
+        # Never hand back a set made differently from what the study asks for.
+        have = asdict(read_spec(root / "spec.json"))
+        differ = {k: (have[k], v) for k, v in spec_options.items() if have[k] != v}
+        if differ:
+            told = ", ".join(f"{k}={v!r} (the set has {h!r})" for k, (h, v) in differ.items())
+            raise UserError(
+                f"{root}: holds a synthetic set made with other options: {told}; "
+                "delete it or point the study at another root"
+            )
+    return read_manifest(manifest)

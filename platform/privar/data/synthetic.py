@@ -1,0 +1,472 @@
+"""A synthetic action dataset with a built-in privacy/utility tension: privar's default data.
+
+Each clip shows one ACTOR doing one ACTION in front of a static camera. The two labels live in
+different places on purpose, so that the frame differences of the BDQ paper (Sec. 3.1) keep one
+and lose most of the other:
+
+* Identity is static appearance: shirt colours and texture, skin and hair colour, build (torso
+  width and height, head size). These sit on the torso and head, which stay still in every
+  action but ``jump``.
+* The action is motion: how the limbs move (marching in place slowly or fast, waving, jumping,
+  clapping overhead, boxing, kicking). Every actor performs an action the same way, and all
+  actors wear the same grey sleeves and trousers, so a moving limb shows no colour of theirs.
+
+A difference frame ``x[t] - x[t-1]`` is zero (up to sensor noise) wherever nothing moves, so
+the static torso and head vanish. They are drawn over the roots of the limbs, so a moving limb
+never uncovers a shirt. What stays is the moving limbs, alike for every actor, over a
+background that differs per clip. Illumination is constant within a clip (a flicker would print
+the whole scene into every difference). Some identity still leaks, honestly: build shows in
+where the limbs attach (shoulder and hip spacing, the distance between them), which is most
+of what a difference-frame classifier still finds, and the torso itself moves in ``jump``.
+Every clip draws its own nuisances (position, scale, speed, phase, amplitude, background,
+illumination, noise), so no label can be read off them.
+
+:func:`write_synthetic` writes the clips as H.264 MP4 files plus a manifest; the
+``synthetic`` adapter (:mod:`privar.data.adapters.synthetic`) generates the set on first use.
+:mod:`privar.data.tension` measures the tension by training small models.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from privar.data.manifest import VideoRecord, write_manifest
+from privar.errors import UserError
+
+ACTIONS = ("walk", "run", "wave", "jump", "clap", "box", "kick")
+PATTERNS = ("plain", "hstripes", "vstripes", "checker")
+SKIN = ((224, 187, 160), (198, 145, 110), (150, 100, 70), (100, 66, 46))
+HAIR = ((40, 30, 25), (110, 70, 35), (215, 190, 120), (150, 150, 150), (160, 50, 30))
+# Everyone's sleeves and trousers, light grey with a dark outline so that limbs show on any
+# background: identity never moves.
+LIMB, OUTLINE = np.array([150.0, 152.0, 160.0]), np.array([35.0, 35.0, 40.0])
+
+# Body layout in figure units (1 unit ~ figure height), y pointing down, x = 0 on the body axis.
+ARM_LEN, ARM_R, LEG_LEN, LEG_R = 0.33, 0.045, 0.42, 0.055
+# (base frequency in cycles per frame, before the per-clip speed factor)
+FREQ = {"walk": 1 / 16, "run": 1 / 7, "wave": 1 / 8, "jump": 1 / 12, "clap": 1 / 6, "box": 1 / 8}
+FREQ["kick"] = 1 / 10
+
+
+@dataclass(frozen=True)
+class SynthSpec:
+    """What to generate. Sizes in pixels, ``fps`` in frames per second, ``crf`` is x264's
+    constant rate factor (lower = better; tiny frames need a high quality to survive).
+    ``identity_on_limbs`` is a control, not a dataset: the limbs wear the actor's shirt colours,
+    so identity moves and frame differences keep it."""
+
+    num_actors: int = 6
+    num_actions: int = 5
+    clips_per_pair: int = 12
+    num_frames: int = 32
+    height: int = 64
+    width: int = 64
+    fps: int = 25
+    seed: int = 0
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    crf: int = 12
+    identity_on_limbs: bool = False
+
+    def __post_init__(self) -> None:
+        def bad(field: str, need: str) -> UserError:
+            return UserError(f"synthetic: {field} must be {need}, got {getattr(self, field)!r}")
+
+        if not 2 <= self.num_actors <= 99:
+            raise bad("num_actors", "2..99")
+        if not 2 <= self.num_actions <= len(ACTIONS):
+            raise bad("num_actions", f"2..{len(ACTIONS)}")
+        if self.num_frames < 2:
+            raise bad("num_frames", ">= 2")
+        for f in ("height", "width"):  # yuv420p needs even sizes; x264 one macroblock
+            if getattr(self, f) < 16 or getattr(self, f) % 2:
+                raise bad(f, "even and >= 16")
+        if self.fps < 1:
+            raise bad("fps", ">= 1")
+        if not 0 <= self.crf <= 51:
+            raise bad("crf", "0..51")
+        counts = split_counts(self.clips_per_pair, self.val_fraction, self.test_fraction)
+        if self.clips_per_pair < 3 or min(counts) < 1:
+            raise UserError(
+                f"synthetic: clips_per_pair={self.clips_per_pair} with val_fraction="
+                f"{self.val_fraction}, test_fraction={self.test_fraction} leaves a split empty; "
+                "every (actor, action) needs a clip in train, val and test"
+            )
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        return ACTIONS[: self.num_actions]
+
+
+def split_counts(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
+    """(train, val, test) clips of one (actor, action) cell of ``n`` clips."""
+    val = max(1, round(n * val_fraction))
+    test = max(1, round(n * test_fraction))
+    return n - val - test, val, test
+
+
+def actor_name(actor: int) -> str:
+    return f"actor{actor + 1:02d}"
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """An actor's identity: colours as RGB 0..255, sizes in figure units."""
+
+    shirt: tuple[float, float, float]
+    shirt2: tuple[float, float, float]
+    pattern: str
+    skin: tuple[int, int, int]
+    hair: tuple[int, int, int]
+    torso_w: float
+    torso_h: float
+    head_r: float
+
+
+def actor_appearance(seed: int, actor: int, num_actors: int) -> Appearance:
+    """The appearance of ``actor``. Shirt hues are spread evenly around the colour wheel so
+    that actors differ, with the rest drawn from the seed."""
+    rng = np.random.default_rng([seed, actor, 1])
+    hue0 = np.random.default_rng([seed, 0]).random()  # one rotation of the wheel per seed
+    hue = (hue0 + actor / num_actors) % 1.0
+    sat, val = rng.uniform(0.55, 0.85), rng.uniform(0.6, 0.85)
+    shirt = tuple(255 * c for c in colorsys.hsv_to_rgb(hue, sat, val))
+    shirt2 = tuple(255 * c for c in colorsys.hsv_to_rgb((hue + 0.5) % 1.0, sat * 0.5, val * 0.6))
+    return Appearance(
+        shirt=shirt,
+        shirt2=shirt2,
+        pattern=PATTERNS[actor % len(PATTERNS)],
+        skin=SKIN[int(rng.integers(len(SKIN)))],
+        hair=HAIR[(actor + int(rng.integers(2))) % len(HAIR)],
+        torso_w=0.24 * rng.uniform(0.8, 1.2),
+        torso_h=0.34 * rng.uniform(0.9, 1.1),
+        head_r=0.09 * rng.uniform(0.85, 1.15),
+    )
+
+
+@dataclass(frozen=True)
+class Nuisance:
+    """Per-clip randomness that carries no label. ``unit`` is pixels per figure unit, ``cx,
+    top`` the pixel position of the body axis and head top; ``speed, amp`` scale the action's
+    frequency and amplitude; ``phase`` in radians; ``gain, tint`` the illumination; ``noise`` the
+    sensor noise std in 0..255 levels; ``background`` float (H, W, 3) in 0..255."""
+
+    unit: float
+    cx: float
+    top: float
+    speed: float
+    amp: float
+    phase: float
+    gain: float
+    tint: tuple[float, float, float]
+    noise: float
+    noise_seed: int
+    background: np.ndarray
+
+
+def sample_nuisance(rng: np.random.Generator, height: int, width: int) -> Nuisance:
+    """Draw one clip's nuisances. The figure stays in frame in every pose: it reaches 0.6 units
+    left and right of its axis (boxing), 0.26 units above the head top (clapping) and 1.08
+    below it (feet)."""
+    unit = min((height - 2) / 1.34, (width - 2) / 1.2) * rng.uniform(0.85, 1.0)
+    cx = rng.uniform(0.6 * unit + 1, width - 1 - 0.6 * unit)
+    top = rng.uniform(0.26 * unit + 1, height - 1 - 1.08 * unit)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    bg = np.broadcast_to(rng.uniform(30, 220, 3), (height, width, 3)).copy()
+    angle = rng.uniform(0, 2 * np.pi)  # a lighting gradient plus a few soft blobs of texture
+    bg += (
+        rng.uniform(-30, 30)
+        * ((xx * np.cos(angle) + yy * np.sin(angle)) / max(height, width))[..., None]
+    )
+    for _ in range(3):
+        fx, fy = rng.uniform(-3, 3, 2)
+        wave = np.sin(2 * np.pi * (fx * xx / width + fy * yy / height) + rng.uniform(0, 6.3))
+        bg += wave[..., None] * rng.uniform(-8, 8, 3)
+    for _ in range(int(rng.integers(0, 3))):  # static objects (furniture) of random colour
+        y0, x0 = rng.integers(0, height - 4), rng.integers(0, width - 4)
+        h, w = rng.integers(4, height // 2), rng.integers(4, width // 3)
+        bg[y0 : y0 + h, x0 : x0 + w] = rng.uniform(30, 220, 3)
+    return Nuisance(
+        unit=unit,
+        cx=cx,
+        top=top,
+        speed=rng.uniform(0.8, 1.25),
+        amp=rng.uniform(0.85, 1.15),
+        phase=rng.uniform(0, 2 * np.pi),
+        gain=rng.uniform(0.75, 1.2),
+        tint=tuple(rng.uniform(0.94, 1.06, 3)),
+        noise=rng.uniform(1.5, 5.0),
+        noise_seed=int(rng.integers(2**31)),
+        background=np.clip(bg, 0, 255).astype(np.float32),
+    )
+
+
+@dataclass(frozen=True)
+class Pose:
+    """One frame's pose: limb angles in radians from straight down, positive = away from the
+    body; limb lengths as fractions of full length; ``dy`` the body's lift in figure units."""
+
+    arms: tuple[float, float]
+    arm_len: tuple[float, float] = (1.0, 1.0)
+    legs: tuple[float, float] = (0.06, 0.06)
+    leg_len: tuple[float, float] = (1.0, 1.0)
+    dy: float = 0.0
+
+
+def pose(action: str, t: float, speed: float = 1.0, amp: float = 1.0, phase: float = 0.0) -> Pose:
+    """The pose of ``action`` at frame ``t``. Identical for every actor: motion is never
+    identity. Marching is in place (a treadmill), which keeps the torso still."""
+    phi = 2 * np.pi * FREQ[action] * speed * t + phase
+    s, up, down = np.sin(phi), max(0.0, np.sin(phi)), max(0.0, -np.sin(phi))
+    if action == "walk":  # slow march: knees lift a little, arms swing a little
+        return Pose(
+            (0.15 + 0.12 * amp * s, 0.15 - 0.12 * amp * s),
+            leg_len=(1 - 0.22 * amp * up, 1 - 0.22 * amp * down),
+        )
+    if action == "run":  # fast march: knees high, bent arms pumping
+        return Pose(
+            (0.55 + 0.35 * amp * s, 0.55 - 0.35 * amp * s),
+            (0.75, 0.75),
+            leg_len=(1 - 0.4 * amp * up, 1 - 0.4 * amp * down),
+        )
+    if action == "wave":  # the right arm raised, swinging side to side
+        return Pose((0.12, 2.5 + 0.4 * amp * s))
+    if action == "jump":  # the whole body hops; arms fly up at the top of the hop
+        hop = abs(np.sin(phi / 2))
+        return Pose((0.12 + 1.2 * amp * hop,) * 2, legs=(0.06 + 0.1 * hop,) * 2, dy=0.1 * amp * hop)
+    if action == "clap":  # both arms overhead, hands meeting and parting
+        return Pose((3.1 + 0.4 * amp * s,) * 2)
+    if action == "box":  # arms out sideways, punching in turn
+        return Pose((1.6, 1.6), (0.55 + 0.45 * amp * up, 0.55 + 0.45 * amp * down), legs=(0.2, 0.2))
+    if action == "kick":  # the right leg kicks out sideways
+        return Pose((0.4, 0.4), legs=(0.06, 0.06 + 1.0 * amp * up))
+    raise ValueError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
+
+
+def _capsule(px, py, a, b, r):
+    """Signed distance (pixels) of every pixel to the segment ``a``-``b`` of radius ``r``."""
+    bax, bay = b[0] - a[0], b[1] - a[1]
+    h = np.clip(((px - a[0]) * bax + (py - a[1]) * bay) / (bax * bax + bay * bay + 1e-9), 0, 1)
+    return np.hypot(px - a[0] - bax * h, py - a[1] - bay * h) - r
+
+
+def _cover(d: np.ndarray) -> np.ndarray:
+    """Anti-aliased coverage 0..1 from a signed distance in pixels (so sub-pixel motion shows)."""
+    return np.clip(0.5 - d, 0.0, 1.0)[..., None]
+
+
+def render_frame(app: Appearance, p: Pose, nz: Nuisance, limb: np.ndarray | None = None):
+    """One noiseless, unlit frame as float (H, W, 3) in 0..255, painted back to front: background,
+    limbs, torso, head. ``limb`` overrides the limb colour (the control)."""
+    height, width, _ = nz.background.shape
+    py, px = np.mgrid[0:height, 0:width].astype(np.float32)
+    u = nz.unit
+    limb = LIMB if limb is None else limb
+    top = nz.top - p.dy * u
+    t_top, t_bot = (
+        top + (2 * app.head_r + 0.01) * u,
+        top + (2 * app.head_r + 0.01 + app.torso_h) * u,
+    )
+    half = app.torso_w / 2 * u
+    img = nz.background.copy()
+
+    def paint(cover: np.ndarray, colour) -> None:
+        img[:] = img * (1 - cover) + cover * np.asarray(colour, np.float32)
+
+    def limb_part(a, b, r: float) -> None:
+        paint(_cover(_capsule(px, py, a, b, r + max(0.8, 0.02 * u))), OUTLINE)
+        paint(_cover(_capsule(px, py, a, b, r)), limb)
+
+    # Limbs first, torso and head over them: the parts that carry identity hide the roots of
+    # the parts that move, so a moving limb never uncovers (and so never differences) a shirt.
+    for side, sign in ((0, -1.0), (1, 1.0)):  # legs from the hips, arms from the shoulders
+        hip = (nz.cx + sign * half / 2, t_bot - LEG_R * u)
+        ang, length = p.legs[side], LEG_LEN * u * p.leg_len[side]
+        foot = (hip[0] + sign * np.sin(ang) * length, hip[1] + np.cos(ang) * length)
+        limb_part(hip, foot, LEG_R * u)
+        shoulder = (nz.cx + sign * (half + ARM_R * u), t_top + ARM_R * u)
+        ang, length = p.arms[side], ARM_LEN * u * p.arm_len[side]
+        hand = (shoulder[0] + sign * np.sin(ang) * length, shoulder[1] + np.cos(ang) * length)
+        limb_part(shoulder, hand, ARM_R * u)
+    # The torso: a rounded box with the shirt's texture in torso coordinates (moves with it).
+    qx, qy = (
+        np.abs(px - nz.cx) - half + 1,
+        np.abs(py - (t_top + t_bot) / 2) - (t_bot - t_top) / 2 + 1,
+    )
+    d = np.hypot(np.maximum(qx, 0), np.maximum(qy, 0)) + np.minimum(np.maximum(qx, qy), 0) - 1
+    tu, tv = (px - nz.cx) / (2 * half), (py - t_top) / (t_bot - t_top)
+    wave = {
+        "plain": np.ones_like(tu),
+        "hstripes": np.sin(2 * np.pi * 3 * tv),
+        "vstripes": np.sin(2 * np.pi * 2 * tu),
+        "checker": np.sin(2 * np.pi * 2 * tu) * np.sin(2 * np.pi * 2 * tv),
+    }[app.pattern]
+    mix = np.clip(0.5 + 2 * wave, 0, 1)[..., None]
+    paint(_cover(d), mix * np.array(app.shirt) + (1 - mix) * np.array(app.shirt2))
+    # The head: an ellipse of skin with a cap of hair on its top third.
+    hr, hy = app.head_r * u, top + app.head_r * u
+    k = np.hypot((px - nz.cx) / (0.85 * hr), (py - hy) / hr)
+    hair = np.clip(0.5 - (py - (hy - 0.35 * hr)), 0, 1)[..., None]
+    paint(_cover((k - 1) * 0.85 * hr), hair * np.array(app.hair) + (1 - hair) * np.array(app.skin))
+    return img
+
+
+def render_clip(app: Appearance, action: str, nz: Nuisance, num_frames: int, limb=None):
+    """A clip as uint8 (T, H, W, 3), RGB: rendered frames under the clip's illumination (gain
+    and tint, constant over the clip) plus independent Gaussian sensor noise per frame."""
+    light = nz.gain * np.array(nz.tint)
+    clean = np.stack(
+        [
+            render_frame(app, pose(action, t, nz.speed, nz.amp, nz.phase), nz, limb) * light
+            for t in range(num_frames)
+        ]
+    )
+    noise = np.random.default_rng(nz.noise_seed).normal(0.0, nz.noise, clean.shape)
+    return np.clip(np.rint(clean + noise), 0, 255).astype(np.uint8)
+
+
+def clip_plan(spec: SynthSpec) -> list[tuple[int, int, int, str]]:
+    """Every clip as (actor, action index, clip number, split). Within each (actor, action)
+    cell the clips are shuffled from the seed and cut into train/val/test, so every identity and
+    every action appears in every split."""
+    train, val, _ = split_counts(spec.clips_per_pair, spec.val_fraction, spec.test_fraction)
+    plan = []
+    for actor in range(spec.num_actors):
+        for action in range(spec.num_actions):
+            order = np.random.default_rng([spec.seed, actor, action, 2]).permutation(
+                spec.clips_per_pair
+            )
+            for rank, clip in enumerate(order):
+                split = "train" if rank < train else "val" if rank < train + val else "test"
+                plan.append((actor, action, int(clip), split))
+    return sorted(plan)
+
+
+def make_clip(spec: SynthSpec, actor: int, action: int, clip: int) -> np.ndarray:
+    """Clip ``clip`` of (``actor``, ``action``) as uint8 (T, H, W, 3); a pure function of spec."""
+    app = actor_appearance(spec.seed, actor, spec.num_actors)
+    nz = sample_nuisance(
+        np.random.default_rng([spec.seed, actor, action, clip, 3]), spec.height, spec.width
+    )
+    limb = np.array(app.shirt) if spec.identity_on_limbs else None
+    return render_clip(app, spec.actions[action], nz, spec.num_frames, limb)
+
+
+def encode_h264(frames: np.ndarray, path: Path, fps: int, crf: int) -> None:
+    """Write uint8 (T, H, W, 3) RGB frames as H.264 (libx264, yuv420p) in MP4.
+
+    Settings for reproducible files: one encoder thread (x264's output depends on its thread
+    count); no B-frames and no macroblock tree, because with them this x264 build now and then
+    codes a 32-pixel-wide clip differently from one run to the next (3 of 18 files of a small
+    set differed). No B-frames also keeps decoding order equal to display order."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "medium", "x264-params": "bframes=0:mbtree=0"}
+        stream.codec_context.thread_count = 1
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+
+
+def _write_clip(job: tuple[SynthSpec, int, int, int, str]) -> None:
+    spec, actor, action, clip, path = job
+    encode_h264(make_clip(spec, actor, action, clip), Path(path), spec.fps, spec.crf)
+
+
+def write_synthetic(
+    out_dir: str | Path,
+    spec: SynthSpec | None = None,
+    overwrite: bool = False,
+    workers: int | None = None,
+) -> Path:
+    """Generate the set into ``out_dir`` (``videos/*.mp4``, ``manifest.csv``, ``spec.json``) and
+    return the manifest's path. ``workers`` threads render and encode (default: one per CPU, at
+    most 8); the files do not depend on it.
+
+    Everything is written to a hidden temporary sibling folder first and renamed into place at
+    the end, so an interrupted run never leaves half a dataset. ``out_dir`` may be missing or
+    empty; replacing an earlier synthetic set there needs ``overwrite``; any other content is
+    never touched."""
+    spec = spec or SynthSpec()
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        if not (out / "spec.json").is_file():
+            raise UserError(f"{out}: folder holds something other than a synthetic set")
+        if not overwrite:
+            raise UserError(
+                f"{out}: already holds a synthetic set; delete it or pick another folder"
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        (tmp / "videos").mkdir()
+        jobs, records = [], []
+        for actor, action, clip, split in clip_plan(spec):
+            path = tmp / "videos" / f"{actor_name(actor)}_{spec.actions[action]}_{clip:03d}.mp4"
+            jobs.append((spec, actor, action, clip, str(path)))
+            records.append(
+                VideoRecord(
+                    path=str(path),
+                    action=spec.actions[action],
+                    privacy=actor_name(actor),
+                    split=split,
+                    num_frames=spec.num_frames,
+                    fps=float(spec.fps),
+                    height=spec.height,
+                    width=spec.width,
+                )
+            )
+        _write_clip(jobs[0])  # one file first: fail fast where decord cannot read this size
+        _check_decodes(records[0])
+        # Threads, not processes: numpy and x264 release the GIL for most of the work, and
+        # processes would need the caller's script to guard its main module.
+        with ThreadPoolExecutor(workers or min(os.cpu_count() or 1, 8)) as pool:
+            list(pool.map(_write_clip, jobs[1:]))
+        write_manifest(records, tmp / "manifest.csv")  # paths relative: videos/...
+        (tmp / "spec.json").write_text(json.dumps(asdict(spec), indent=2) + "\n")
+        if out.exists():  # empty, or the set being replaced: move it aside, then swap
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            out.rename(old / "set")
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already unless something failed
+    return out / "manifest.csv"
+
+
+def _check_decodes(record: VideoRecord) -> None:
+    """decord (privar's default decoder) must read back what we wrote, or the manifest's
+    probed fields would lie. decord 0.6.0 scrambles some frame widths (16, 24, 48, 72)."""
+    from privar.data.decoder import create_decoder
+    from privar.errors import BrokenVideo
+
+    try:
+        info = create_decoder("decord").probe(record.path)
+    except BrokenVideo as e:
+        raise UserError(
+            f"synthetic: decord cannot read {record.width}-pixel-wide videos back ({e.reason}); "
+            "pick another width, e.g. a multiple of 32"
+        ) from None
+    wrote = (record.num_frames, record.height, record.width)
+    if (info.num_frames, info.height, info.width) != wrote:
+        raise RuntimeError(f"{record.path}: wrote {wrote} (frames, h, w), decord reads {info}")
+
+
+def read_spec(path: str | Path) -> SynthSpec:
+    """The spec a set was generated with, from its ``spec.json``."""
+    data = json.loads(Path(path).read_text())
+    return SynthSpec(**{f.name: data[f.name] for f in fields(SynthSpec) if f.name in data})
