@@ -17,15 +17,18 @@ from privar.errors import UserError
 Adapter = Callable[..., list[VideoRecord]]
 
 _ADAPTERS: dict[str, Adapter] = {}
+_CREATES_ROOT: set[str] = set()  # adapters that make their dataset when it is missing
 # Modules that register adapters when imported; imported lazily so `privar --help` stays fast.
 _MODULES = ("csv_manifest", "synthetic", "kth", "sbu", "ipn", "ucf101", "hmdb51", "jester")
 
 
-def register_adapter(name: str) -> Callable[[Adapter], Adapter]:
+def register_adapter(name: str, creates_root: bool = False) -> Callable[[Adapter], Adapter]:
     def wrap(fn: Adapter) -> Adapter:
         if name in _ADAPTERS:
             raise ValueError(f"adapter {name!r} registered twice")
         _ADAPTERS[name] = fn
+        if creates_root:
+            _CREATES_ROOT.add(name)
         return fn
 
     return wrap
@@ -47,6 +50,6 @@ def scan_dataset(name: str, root: str | Path, **options) -> list[VideoRecord]:
     if name not in _ADAPTERS:
         raise UserError(f"unknown dataset adapter {name!r}; known: {', '.join(sorted(_ADAPTERS))}")
     root = Path(root)
-    if not root.exists():
+    if not root.exists() and name not in _CREATES_ROOT:
         raise UserError(f"{root}: dataset root does not exist")
     return _ADAPTERS[name](root, **options)

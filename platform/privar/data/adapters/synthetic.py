@@ -16,7 +16,7 @@ from privar.data.synthetic import SynthSpec, read_spec, write_synthetic
 from privar.errors import UserError
 
 
-@register_adapter("synthetic")
+@register_adapter("synthetic", creates_root=True)
 def scan(root: Path, **spec_options) -> list[VideoRecord]:
     """Records of the synthetic set in ``root``, generated with ``SynthSpec(**spec_options)``
     when ``root`` holds no manifest yet. An existing set must agree with the options given."""
