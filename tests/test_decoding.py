@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import frame_levels
 
+from conftest import frame_levels
 from privar.data.decoder import create_decoder, list_decoders, resize_frames
 from privar.errors import BrokenVideo
 

@@ -9,7 +9,6 @@ import numpy as np
 
 from privar.data.manifest import VideoRecord
 from privar.data.probe import ProbeWorker, probe_records
-from privar.data.writer import write_video
 
 
 def _rec(path: str | Path) -> VideoRecord:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import frame_levels
 
+from conftest import frame_levels
 from privar.data.manifest import VideoRecord, label_index
 from privar.data.probe import probe_records
 from privar.data.sampling import ClipSpec

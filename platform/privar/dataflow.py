@@ -3,7 +3,7 @@
 Scans and probes the dataset (generating the synthetic set when the study asks for it and it is
 missing), decodes it once into the clip cache with Ray Data, streams one training epoch and the
 test split as (B, C, T, H, W) uint8 batches, and reports what it saw. It says plainly that the
-search, training and farm are not part of this run yet.
+search and the farm are not part of this run yet.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def run_data_pipeline(study_path: str, address: str | None = None) -> int:
     if len(data.quarantined):
         _say(f"  quarantined after streaming: {len(data.quarantined)}")
     _say(
-        "Ran the data pipeline only: the search, the training schemes and the adversary farm "
-        "are not built yet (issues Methods, Studies, Farm)."
+        "Ran the data pipeline only: the search and the adversary farm are not built yet "
+        "(issues Studies, Farm). `privar train STUDY` trains the study's scheme once."
     )
     return 0
