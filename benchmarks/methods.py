@@ -55,7 +55,7 @@ def main() -> None:
                 if args.epochs:
                     o["train.epochs"] = args.epochs
                 study = with_overrides(load_study(path), o)
-                key = (study.data, seed)
+                key = (repr(study.data), seed)
                 if key not in datasets:  # decode once per data section, not once per run
                     datasets[key] = open_study_data(study.data, seed=seed)
                     datasets[key].prepare()
