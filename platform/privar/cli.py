@@ -53,19 +53,26 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_data_scan(args: argparse.Namespace) -> int:
-    from privar.data.adapters import scan_dataset
-    from privar.data.manifest import write_manifest, write_quarantine
+def _probe(records, args: argparse.Namespace, force: bool):
+    """Probe ``records`` with the --workers, --timeout and --decoder flags both commands take."""
     from privar.data.probe import probe_records
 
-    records = scan_dataset(args.adapter, args.root, **_key_values(args.option, "--option"))
-    result = probe_records(
+    return probe_records(
         records,
         workers=args.workers,
         timeout_s=args.timeout,
         decoder_name=args.decoder,
         progress=_progress("probed"),
+        force=force,
     )
+
+
+def cmd_data_scan(args: argparse.Namespace) -> int:
+    from privar.data.adapters import scan_dataset
+    from privar.data.manifest import write_manifest, write_quarantine
+
+    records = scan_dataset(args.adapter, args.root, **_key_values(args.option, "--option"))
+    result = _probe(records, args, force=False)
     out = write_manifest(result.records, args.out)
     q = write_quarantine(result.quarantined, out.with_name(out.stem + ".quarantine.csv"))
     print(f"{out}: {len(result.records)} videos; {len(result.quarantined)} quarantined -> {q}")
@@ -74,17 +81,9 @@ def cmd_data_scan(args: argparse.Namespace) -> int:
 
 def cmd_data_check(args: argparse.Namespace) -> int:
     from privar.data.manifest import read_manifest, write_quarantine
-    from privar.data.probe import probe_records
 
     records = read_manifest(args.manifest)
-    result = probe_records(
-        records,
-        workers=args.workers,
-        timeout_s=args.timeout,
-        decoder_name=args.decoder,
-        progress=_progress("probed"),
-        force=True,
-    )
+    result = _probe(records, args, force=True)
     by_split = Counter(r.split for r in result.records)
     print(
         f"{args.manifest}: {len(records)} videos, {len(result.records)} decodable, "
