@@ -22,8 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from privar.data.augment import mirror
 from privar.data.decoder import create_decoder
 from privar.data.manifest import VideoRecord, label_index, read_manifest
+from privar.models import create_action_model, create_privacy_model
 
 VIEWS = ("raw", "diff")
 
@@ -50,82 +52,6 @@ def as_input(clips: torch.Tensor, view: str) -> torch.Tensor:
     raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
 
 
-def _block(conv: type[nn.Module], bn: type[nn.Module], cin: int, cout: int, stride) -> nn.Module:
-    return nn.Sequential(
-        conv(cin, cout, 3, stride=stride, padding=1, bias=False), bn(cout), nn.ReLU()
-    )
-
-
-class ContrastConv3d(nn.Conv3d):
-    """A 3D convolution whose kernels sum to zero over (T, H, W) for each input channel, so it
-    answers to edges and change, never to flat colour.
-
-    Why: trained from scratch on a few hundred clips, a plain 3D stem sees mostly the clip's
-    background colour and the actor's clothes, memorises the training clips by them and never
-    finds the limbs: on the synthetic set it fits the training clips and scores 0.23-0.46 on
-    test clips, against 0.85-1.00 for this stem. A fixed prior on the weights, like a bank of
-    edge filters; the input stays the raw clip."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight - self.weight.mean(dim=(2, 3, 4), keepdim=True)
-        return self._conv_forward(x, w, self.bias)
-
-
-class _Pool(nn.Module):
-    """Global average and max pooling side by side: the actor is small, the background large."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.flatten(2)
-        return torch.cat([x.mean(2), x.amax(2)], 1)
-
-
-class ClipNet3D(nn.Module):
-    """A small 3D conv net: (B, 3, T, H, W) to (B, classes) logits."""
-
-    def __init__(self, num_classes: int, width: int = 16) -> None:
-        super().__init__()
-        w = width
-        self.features = nn.Sequential(
-            _block(ContrastConv3d, nn.BatchNorm3d, 3, w, (1, 2, 2)),
-            _block(nn.Conv3d, nn.BatchNorm3d, w, 2 * w, 2),
-            _block(nn.Conv3d, nn.BatchNorm3d, 2 * w, 4 * w, 2),
-            _Pool(),
-        )
-        self.head = nn.Linear(8 * w, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-
-class FrameNet2D(nn.Module):
-    """A small 2D conv net for single frames: (B, 3, H, W) to (B, classes) logits. A plain stem:
-    as the privacy adversary it should see flat colour, the strongest identity cue."""
-
-    def __init__(self, num_classes: int, width: int = 16) -> None:
-        super().__init__()
-        w = width
-        self.features = nn.Sequential(
-            _block(nn.Conv2d, nn.BatchNorm2d, 3, w, 1),
-            nn.MaxPool2d(2),
-            _block(nn.Conv2d, nn.BatchNorm2d, w, 2 * w, 1),
-            nn.MaxPool2d(2),
-            _block(nn.Conv2d, nn.BatchNorm2d, 2 * w, 4 * w, 1),
-            _Pool(),
-        )
-        self.head = nn.Linear(8 * w, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-
-def _mirror(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Flip a random half of the batch left-right (last axis). Both labels survive a mirror: a
-    left-handed wave is a wave, and clothes and build look the same. Doubles the few hundred
-    training clips; without it the raw-clip action model is unstable across seeds."""
-    flip = torch.rand(len(x), generator=gen) < 0.5
-    return torch.where(flip.view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x)
-
-
 def _fit(model: nn.Module, batches, steps: int, lr: float) -> None:
     """Adam with a cosine-decayed learning rate over ``steps`` batches of (inputs, labels)."""
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -146,10 +72,10 @@ def train_action(
     epochs: int,
     seed: int,
     lr: float = 3e-3,
-) -> ClipNet3D:
-    """Train a :class:`ClipNet3D` on whole clips uint8 (N, T, H, W, 3) seen through ``view``."""
+) -> nn.Module:
+    """Train a ``baby3d`` on whole clips uint8 (N, T, H, W, 3) seen through ``view``."""
     torch.manual_seed(seed)
-    model = ClipNet3D(num_classes)
+    model = create_action_model("baby3d", num_classes)
     gen = torch.Generator().manual_seed(seed)
     batch = 8
 
@@ -158,7 +84,7 @@ def train_action(
             order = torch.randperm(len(clips), generator=gen)
             for i in range(0, len(order), batch):
                 idx = order[i : i + batch]
-                yield _mirror(as_input(clips[idx], view), gen), labels[idx]
+                yield mirror(as_input(clips[idx], view), gen), labels[idx]
 
     _fit(model, batches(), epochs * -(-len(clips) // batch), lr=lr)
     return model.eval()
@@ -182,11 +108,11 @@ def train_identity(
     seed: int,
     frames_per_clip: int = 4,
     lr: float = 3e-3,
-) -> FrameNet2D:
-    """Train a :class:`FrameNet2D` on single frames: each epoch draws ``frames_per_clip``
+) -> nn.Module:
+    """Train a ``baby2d`` on single frames: each epoch draws ``frames_per_clip``
     random frames (diff: frame pairs) from every training clip."""
     torch.manual_seed(seed)
-    model = FrameNet2D(num_classes)
+    model = create_privacy_model("baby2d", num_classes)
     gen = torch.Generator().manual_seed(seed)
     first = 0 if view == "raw" else 1
     n, num_frames, batch = len(clips), clips.shape[1], 64
@@ -199,7 +125,7 @@ def train_identity(
             order = torch.randperm(per_epoch, generator=gen)
             for i in range(0, per_epoch, batch):
                 o = order[i : i + batch]
-                yield _mirror(_frame_batch(clips, idx[o], t[o], view), gen), labels[idx[o]]
+                yield mirror(_frame_batch(clips, idx[o], t[o], view), gen), labels[idx[o]]
 
     _fit(model, batches(), epochs * -(-per_epoch // batch), lr=lr)
     return model.eval()

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from privar.data.augment import mirror
 from privar.data.stream import StudyData
 from privar.errors import UserError
 from privar.models import preferred_memory_format
@@ -105,14 +106,16 @@ class Batch:
 
 def batches(data: StudyData, split: str, train: bool, epoch: int, batch_size: int,
             device: torch.device) -> Iterator[Batch]:  # fmt: skip
-    """Batches of ``split`` on ``device``. A split with no usable clip is an error, not an
-    epoch of nothing: a loop would otherwise report a loss of 0 and accuracies of nothing."""
+    """Batches of ``split`` on ``device``, a random half mirrored when ``train``. A split with
+    no usable clip is an error, not an epoch of nothing: a loop would otherwise report a loss of
+    0 and accuracies of nothing."""
     if not data.usable(split):
         raise UserError(
             f"no usable clips in the {split} split ({len(data.quarantined)} videos quarantined)"
         )
     for b in data.stream(split, train=train, epoch=epoch, batch_size=batch_size):
-        yield Batch(to_input(b.clip, device), b.action.to(device), b.privacy.to(device))
+        x = to_input(b.clip, device)
+        yield Batch(mirror(x) if train else x, b.action.to(device), b.privacy.to(device))
 
 
 @torch.no_grad()
