@@ -70,6 +70,14 @@ def _convert(tp: Any, value: Any, where: str, path: str) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _convert(inner[0], value, where, path)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if not isinstance(value, list | tuple):
+            raise UserError(f"{where}: {path}: expected a list, got {_kind(value)}")
+        return tuple(_convert(args[0], v, where, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is list:
+        if not isinstance(value, list):
+            raise UserError(f"{where}: {path}: expected a list, got {_kind(value)}")
+        return [_convert(args[0], v, where, f"{path}[{i}]") for i, v in enumerate(value)]
     if origin is tuple:
         if not isinstance(value, list | tuple) or len(value) != len(args):
             raise UserError(f"{where}: {path}: expected a list of {len(args)}, got {value!r}")
@@ -80,7 +88,7 @@ def _convert(tp: Any, value: Any, where: str, path: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise UserError(f"{where}: {path}: expected a mapping, got {_kind(value)}")
-        return dict(value)
+        return {k: _convert(args[1], v, where, _join(path, k)) for k, v in value.items()}
     if tp is Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):

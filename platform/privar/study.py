@@ -167,11 +167,124 @@ class AttentionConfig:
             raise ValueError(f"rolling_every: must be at least 1, got {self.rolling_every}")
 
 
+SAMPLERS = ("tpe", "nsga2", "gp", "random")
+DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched hyper-parameter: ``uniform`` / ``loguniform`` floats in [low, high],
+    ``int`` in [low, high] (``log`` for a log scale), or a ``choice`` among ``values`` (any YAML
+    values, lists included: ``[[12, 16], [24, 32]]`` for a resolution)."""
+
+    type: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    values: list[Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in DISTRIBUTIONS:
+            raise ValueError(f"type: {self.type!r} is not one of {', '.join(DISTRIBUTIONS)}")
+        if self.type == "choice":
+            if not self.values:
+                raise ValueError("values: a choice needs a non-empty list of values")
+            return
+        if self.low is None or self.high is None:
+            raise ValueError(f"low, high: a {self.type} parameter needs both")
+        if not self.low <= self.high:
+            raise ValueError(f"low: must be <= high, got {self.low} > {self.high}")
+        if (self.type == "loguniform" or self.log) and self.low <= 0:
+            raise ValueError(f"low: a log scale needs low > 0, got {self.low}")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Ray Tune + Optuna over ``space`` (dotted study keys, as ``--set`` takes them, to
+    :class:`Param`), with two objectives: in-loop ``action_acc`` up, ``privacy_acc`` down.
+    ``concurrency`` trials run at once; ``early_stop`` ends hopeless trials with ASHA after
+    ``grace_epochs`` (Optuna is told they were pruned, so they never reach the front)."""
+
+    sampler: str = "nsga2"
+    num_trials: int = 8
+    concurrency: int = 2
+    early_stop: bool = False
+    grace_epochs: int = 2
+    space: dict[str, Param] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler: {self.sampler!r} is not one of {', '.join(SAMPLERS)}")
+        if self.num_trials < 1 or self.concurrency < 1 or self.grace_epochs < 1:
+            raise ValueError("num_trials, concurrency and grace_epochs: must be at least 1")
+
+
+@dataclass(frozen=True)
+class FarmConfig:
+    """The adversary farm: every candidate encoder, frozen, is attacked afresh by the
+    ``adversaries`` (privacy models, trained ``epochs`` on its output, from ``pretrained``
+    weights when set), a ``reconstruction`` model (``None``: skip) trained ``recon_epochs``, and a
+    fresh ``action_model`` (default: the study's). ``candidates``: farm ``all`` finished trials or
+    the in-loop ``pareto`` front. ``baselines``: encoders (``{name, params}``) farm-checked once
+    per study. ``enabled: false`` skips the farm."""
+
+    enabled: bool = True
+    candidates: str = "all"
+    adversaries: tuple[str, ...] = ("baby2d", "baby2d_wide")
+    pretrained: str | None = None
+    epochs: int = 6
+    reconstruction: str | None = "baby_unet3d"
+    recon_epochs: int = 6
+    action_model: str | None = None
+    baselines: tuple[EncoderConfig, ...] = ()
+    cpus_per_job: float = 1.0
+    gpus_per_job: float = 0.0
+    retries: int = 2
+
+    def __post_init__(self) -> None:
+        if self.candidates not in ("all", "pareto"):
+            raise ValueError(f"candidates: {self.candidates!r} is not all or pareto")
+        if not self.adversaries:
+            raise ValueError("adversaries: name at least one privacy model")
+        if self.epochs < 1 or self.recon_epochs < 1:
+            raise ValueError("epochs and recon_epochs: must be at least 1")
+        if self.cpus_per_job <= 0 or self.gpus_per_job < 0 or self.retries < 0:
+            raise ValueError("cpus_per_job > 0, gpus_per_job >= 0 and retries >= 0 required")
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    """What one trial reserves (a placement group): ``cpus`` and a ``gpu`` fraction for its
+    training, plus ``data_cpus`` for the Ray Data tasks it starts, so the data pipeline never
+    starves behind the trials."""
+
+    cpus: float = 1.0
+    gpu: float = 0.0
+    data_cpus: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.cpus <= 0 or self.gpu < 0 or self.data_cpus < 0:
+            raise ValueError("cpus > 0, gpu >= 0 and data_cpus >= 0 required")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """MLflow: ``uri`` (default: ``sqlite:///mlflow.db`` in the working directory; ``--tracking-uri``
+    overrides) and how many encoded ``sample_frames`` each trial logs as an image."""
+
+    uri: str | None = None
+    sample_frames: int = 4
+
+    def __post_init__(self) -> None:
+        if self.sample_frames < 0:
+            raise ValueError(f"sample_frames: must be >= 0, got {self.sample_frames}")
+
+
 @dataclass(frozen=True)
 class Study:
     """A study file. ``scheme`` picks the training method; only its own section is used.
-    ``out_dir`` (relative to the working directory) holds checkpoints. The search and farm
-    sections join as they land."""
+    ``out_dir`` (relative to the working directory) holds checkpoints, the search's state and
+    the Pareto outputs, under ``out_dir/<name>/``."""
 
     name: str
     data: DataConfig = field(default_factory=DataConfig)
@@ -184,6 +297,10 @@ class Study:
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     attention: AttentionConfig = field(default_factory=AttentionConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    farm: FarmConfig = field(default_factory=FarmConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     out_dir: str = "privar-out"
 
     def __post_init__(self) -> None:
