@@ -110,11 +110,11 @@ class BDQ(Encoder):
             if self.per_clip_norm:
                 lo = d.amin(dim=(1, 2, 3, 4), keepdim=True)
                 hi = d.amax(dim=(1, 2, 3, 4), keepdim=True)
-                scale = ((hi - lo) / (self.levels - 1)).clamp_min(EPS)
             else:
                 lo, hi = d.min(), d.max()
-                # Python's max of a 0-d tensor and a float, as the release computes it.
-                scale = max((hi - lo) / (self.levels - 1), EPS)
+            # The release's max((M - m) / 15, 1e-4), as a tensor op: same value, and an export
+            # by tracing keeps both branches.
+            scale = ((hi - lo) / (self.levels - 1)).clamp_min(EPS)
             # The release's order of operations, so float32 rounding matches it too.
             xq = ((d - lo) / ((hi - lo) + EPS)) * (self.levels - 1)
             b = self._project_thresholds()

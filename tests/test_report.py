@@ -1,0 +1,212 @@
+"""The front as rows: marking, the text table, pareto.csv and pareto.png."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from privar.report import (
+    CSV_COLUMNS,
+    draw_front,
+    format_params,
+    format_table,
+    mark_front,
+    plot_front,
+    write_csv,
+)
+
+ACTION_CHANCE, PRIVACY_CHANCE = 0.2, 0.1
+
+
+def _trial(run_id: str, encoder: str, params: dict, a: Any, p: Any, psnr: Any = None) -> dict:
+    return {
+        "run_id": run_id,
+        "kind": "trial",
+        "encoder": encoder,
+        "params": params,
+        "action_acc": a,
+        "privacy_acc": p,
+        "recon_psnr": psnr,
+    }
+
+
+def _baseline(run_id: str, encoder: str, params: dict, a: float, p: float) -> dict:
+    return {**_trial(run_id, encoder, params, a, p), "kind": "baseline"}
+
+
+# Front: t1 (0.80, 0.30), t4 (0.78, 0.12), t2 (0.60, 0.10). t3 is dominated by t1, t5 has no
+# privacy metric. The downsample-14 baseline dominates every trial, yet baselines are never on
+# the front. Knee, normalised over the front (action 0.6..0.8, privacy 0.1..0.3), u + v:
+# t1 1 + 0, t4 0.9 + 0.9, t2 0 + 1: t4.
+ROWS = [
+    _trial("t1", "bdq", {"adversarial.alpha": 2.0, "encoder.levels": 16}, 0.80, 0.30, 14.2),
+    _trial("t2", "bdq", {"adversarial.alpha": 8.0, "encoder.levels": 16}, 0.60, 0.10),
+    _trial("t3", "bdq", {"adversarial.alpha": 1.0, "encoder.levels": 16}, 0.50, 0.50, 20.0),
+    _trial("t4", "elr", {"encoder.resolution": (12, 16)}, 0.78, 0.12, 11.5),
+    _trial("t5", "bdq", {"adversarial.alpha": 4.0, "encoder.levels": 8}, 0.90, None),
+    _baseline("b1", "identity", {}, 0.95, 0.90),
+    _baseline("b2", "downsample", {"size": 14}, 0.85, 0.05),
+    _baseline("b3", "downsample", {"size": 28}, 0.90, 0.50),
+]
+
+
+@pytest.fixture
+def rows() -> list[dict]:
+    return mark_front(ROWS)
+
+
+def test_mark_front_marks_trials_only_and_copies(rows: list[dict]) -> None:
+    assert {r["run_id"] for r in rows if r["on_front"]} == {"t1", "t2", "t4"}
+    assert all(not r["on_front"] for r in rows if r["kind"] == "baseline")
+    assert all("on_front" not in r for r in ROWS)  # the input is untouched
+    assert [r["run_id"] for r in rows] == [r["run_id"] for r in ROWS]
+
+
+def test_mark_front_uses_the_given_metric_keys() -> None:
+    # With fresh-model metrics t3 now dominates t1.
+    fresh = [{**r, "action_fresh": r["action_acc"], "leak": r["privacy_acc"]} for r in ROWS]
+    fresh[2]["action_fresh"], fresh[2]["leak"] = 0.85, 0.25
+    marked = mark_front(fresh, action_key="action_fresh", privacy_key="leak")
+    assert {r["run_id"] for r in marked if r["on_front"]} == {"t2", "t3", "t4"}
+
+
+def test_format_params() -> None:
+    assert format_params({"encoder.levels": 16, "adversarial.alpha": 2.0}) == "alpha=2 levels=16"
+    assert format_params({"encoder.resolution": (12, 16)}) == "resolution=12x16"
+    # Two keys ending alike keep their full names.
+    assert format_params({"encoder.sigma": 1.5, "blur.sigma": 0.25}) == (
+        "blur.sigma=0.25 encoder.sigma=1.5"
+    )
+    assert format_params({}) == ""
+
+
+def test_table_lists_the_front_best_action_first(rows: list[dict]) -> None:
+    text = format_table(rows, ACTION_CHANCE, PRIVACY_CHANCE)
+    lines = text.splitlines()
+    # Header: counts, chance levels, and the hypervolume w.r.t. (0.2, 1.0), by hand:
+    # privacy 0.10..0.12 at action 0.60: 0.4 x 0.02 = 0.008; 0.12..0.30 at 0.78: 0.58 x 0.18 =
+    # 0.1044; 0.30..1.0 at 0.80: 0.6 x 0.7 = 0.42. Total 0.5324.
+    assert lines[0].startswith("Pareto front: 3 of 5 trials")
+    assert "chance: action 0.200, privacy 0.100" in lines[0]
+    assert "hypervolume 0.5324" in lines[0]
+
+    titles, rule, first, second, third = lines[1:6]
+    assert set(rule) <= {"-", " "}
+    assert first.split() == ["1", "bdq", "alpha=2", "levels=16", "0.800", "0.300", "14.20"]
+    assert second.split() == ["2", "*", "elr", "resolution=12x16", "0.780", "0.120", "11.50"]
+    assert third.split() == ["3", "bdq", "alpha=8", "levels=16", "0.600", "0.100", "-"]
+    assert lines[6].startswith("* knee")
+
+    # Fixed width: numbers right-aligned under their titles.
+    columns = {"action": ("0.800", "0.780", "0.600"), "PSNR (dB)": ("14.20", "11.50", "-")}
+    for title, values in columns.items():
+        end = titles.index(title) + len(title)
+        for line, value in zip((first, second, third), values, strict=True):
+            assert line.rindex(value) + len(value) == end, (title, line)
+
+    # Nothing off the front, no baseline.
+    for absent in ("alpha=1", "alpha=4", "identity", "downsample"):
+        assert absent not in text
+
+
+def test_table_of_an_empty_front() -> None:
+    text = format_table(mark_front(ROWS[5:]), ACTION_CHANCE, PRIVACY_CHANCE)
+    assert text.splitlines() == [
+        "Pareto front: 0 of 0 trials; chance: action 0.200, privacy 0.100; "
+        "hypervolume 0.0000 (ref: action at chance, privacy 1.0)",
+        "(no trial on the front)",
+    ]
+
+
+def test_csv_has_stable_columns_and_one_line_per_front_trial(
+    rows: list[dict], tmp_path: Path
+) -> None:
+    path = write_csv(rows, tmp_path / "pareto.csv")
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == list(CSV_COLUMNS)
+        lines = list(reader)
+    assert [line["run_id"] for line in lines] == ["t1", "t4", "t2"]
+    assert [line["rank"] for line in lines] == ["1", "2", "3"]
+    assert [line["knee"] for line in lines] == ["0", "1", "0"]
+    assert [line["encoder"] for line in lines] == ["bdq", "elr", "bdq"]
+    assert float(lines[1]["action_acc"]) == 0.78 and float(lines[1]["privacy_acc"]) == 0.12
+    assert lines[0]["recon_psnr"] == "14.2" and lines[2]["recon_psnr"] == ""
+    assert json.loads(lines[0]["params"]) == {"adversarial.alpha": 2.0, "encoder.levels": 16}
+    assert json.loads(lines[1]["params"]) == {"encoder.resolution": [12, 16]}
+
+    # No front: the header alone, same columns.
+    empty = write_csv(mark_front(ROWS[5:]), tmp_path / "empty.csv")
+    assert empty.read_text().splitlines() == [",".join(CSV_COLUMNS)]
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_is_a_real_png(rows: list[dict], tmp_path: Path) -> None:
+    import matplotlib.image
+
+    path = plot_front(rows, tmp_path / "pareto.png", ACTION_CHANCE, PRIVACY_CHANCE, "smoke")
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    assert len(data) > 20_000  # axes, labels, markers: far more than an empty canvas
+
+    img = matplotlib.image.imread(path)
+    assert img.shape[0] > 400 and img.shape[1] > 600  # 7 x 5.5 in at 120 dpi
+    # Drawn, not blank: many distinct colours (red baselines, blue trials, a gold knee).
+    colours = np.unique((img[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+    assert len(colours) > 50
+    red = (img[..., 0] > 0.7) & (img[..., 1] < 0.3) & (img[..., 2] < 0.3)
+    assert red.sum() > 100  # the baselines' markers
+
+
+def test_drawing_shows_trials_front_knee_baselines_and_chance(rows: list[dict]) -> None:
+    from matplotlib.figure import Figure
+
+    ax = Figure().add_subplot()
+    draw_front(ax, rows, ACTION_CHANCE, PRIVACY_CHANCE, "smoke")
+    assert ax.get_title() == "smoke"
+    assert ax.get_xlabel() == "worst-case privacy accuracy (lower is better)"
+    assert ax.get_ylabel() == "action accuracy"
+
+    # Each baseline labelled next to its marker, markers all different.
+    labels = {t.get_text(): t.xy for t in ax.texts}
+    assert labels == {
+        "identity": (0.90, 0.95),
+        "downsample size=14": (0.05, 0.85),
+        "downsample size=28": (0.50, 0.90),
+    }
+    legend = {t.get_text() for t in ax.get_legend().get_texts()}
+    assert {"trials", "Pareto front", "knee", "action chance", "privacy chance"} <= legend
+    markers = [
+        c.get_paths()[0].vertices.tobytes() for c in ax.collections if c.get_label() in labels
+    ]
+    assert len(set(markers)) == 3
+
+    # The front's step line goes through t2, t4, t1 by increasing leak; the knee is t4.
+    (step,) = [line for line in ax.lines if line.get_label() == "Pareto front"]
+    xs, ys = step.get_data()
+    assert (xs[0], ys[0]) == (0.10, 0.60) and (xs[-1], ys[-1]) == (0.30, 0.80)
+    assert step.get_drawstyle() == "steps-post"
+    (star,) = [c for c in ax.collections if c.get_label() == "knee"]
+    assert star.get_offsets().tolist() == [[0.12, 0.78]]
+
+    # Chance levels: dashed, horizontal at the action chance, vertical at the privacy chance.
+    chance = {line.get_label(): line for line in ax.lines if "chance" in line.get_label()}
+    assert chance["action chance"].get_ydata()[0] == ACTION_CHANCE
+    assert chance["privacy chance"].get_xdata()[0] == PRIVACY_CHANCE
+    assert {line.get_linestyle() for line in chance.values()} == {"--"}
+    # All trials with both metrics (t5 has no privacy metric: a NaN matplotlib skips).
+    (dots,) = [c for c in ax.collections if c.get_label() == "trials"]
+    assert len(dots.get_offsets()) == 5
+
+
+def test_plot_copes_with_no_front_and_missing_metrics(tmp_path: Path) -> None:
+    only_baselines = mark_front(ROWS[4:])  # t5 (no privacy metric) and the baselines
+    path = plot_front(only_baselines, tmp_path / "p.png", ACTION_CHANCE, PRIVACY_CHANCE, "none")
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
