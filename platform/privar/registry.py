@@ -32,6 +32,13 @@ class Registry(Generic[T]):
     def __contains__(self, name: str) -> bool:
         return name in self._factories
 
+    def factory(self, name: str) -> Callable[..., T]:
+        """The factory registered as ``name``, to inspect without building (``privar validate``);
+        an unknown name is a :class:`UserError` listing the known ones."""
+        if name not in self._factories:
+            raise UserError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
+        return self._factories[name]
+
     def create(self, name: str, **kwargs: Any) -> T:
         """Build entry ``name``; an unknown name is a :class:`UserError` listing the known ones."""
         if name not in self._factories:

@@ -1,8 +1,8 @@
 """The study file's schema: frozen dataclasses, each section holding the values its users need.
 
 Range checks live in each ``__post_init__`` (raising ``ValueError("field: problem")``, which the
-loader turns into ``file: section.field: problem``); registry names are checked by
-:func:`check_names` without building anything.
+loader turns into ``file: section.field: problem``); registry names, parameters and the search
+space are checked by :func:`privar.validate.check_study` without building anything.
 """
 
 from __future__ import annotations
@@ -269,8 +269,8 @@ class ResourcesConfig:
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    """MLflow: ``uri`` (default: ``sqlite:///mlflow.db`` in the working directory; ``--tracking-uri``
-    overrides) and how many encoded ``sample_frames`` each trial logs as an image."""
+    """MLflow: ``uri`` (default: ``sqlite:///mlflow.db`` in the working directory;
+    ``--tracking-uri`` overrides) and how many encoded ``sample_frames`` each trial logs."""
 
     uri: str | None = None
     sample_frames: int = 4

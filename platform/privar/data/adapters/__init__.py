@@ -44,6 +44,14 @@ def list_adapters() -> list[str]:
     return sorted(_ADAPTERS)
 
 
+def get_adapter(name: str) -> Adapter:
+    """The adapter registered as ``name``, to inspect its options without scanning anything."""
+    _load_all()
+    if name not in _ADAPTERS:
+        raise UserError(f"unknown dataset adapter {name!r}; known: {', '.join(sorted(_ADAPTERS))}")
+    return _ADAPTERS[name]
+
+
 def scan_dataset(name: str, root: str | Path, **options) -> list[VideoRecord]:
     """Unprobed records of dataset ``name`` found under ``root``."""
     _load_all()
