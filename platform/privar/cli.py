@@ -102,9 +102,28 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from privar.dataflow import run_data_pipeline
+    from privar.studyrun import run_study
 
-    return run_data_pipeline(args.study, address=args.address)
+    return run_study(args.study, address=args.address, tracking_uri=args.tracking_uri,
+                     overrides=_key_values(args.set, "--set"),
+                     resume=args.command == "resume")  # fmt: skip
+
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    from privar.studyrun import pareto_study
+
+    return pareto_study(args.study, tracking_uri=args.tracking_uri, out=args.out)
+
+
+def cmd_farm(args: argparse.Namespace) -> int:
+    from privar.studyrun import farm_one
+
+    if bool(args.run) == bool(args.checkpoint):
+        raise UserError("farm: give either --run RUN_ID or --checkpoint PATH --study STUDY")
+    if args.checkpoint and not args.study:
+        raise UserError("farm: --checkpoint needs --study STUDY (its data and farm settings)")
+    return farm_one(args.run, args.checkpoint, args.study, address=args.address,
+                    tracking_uri=args.tracking_uri)  # fmt: skip
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -126,20 +145,60 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from privar.validate import validate_file
+
+    overrides = _key_values(args.set, "--set")
+    for path in args.study:
+        study = validate_file(path, overrides)
+        print(f"ok: {path} ({study.name}, scheme {study.scheme}, "
+              f"{len(study.search.space)} searched parameters)")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="privar", description="Privacy-preserving action recognition studies.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run a study (for now: its data pipeline)")
-    run.add_argument("study", help="study file (YAML), e.g. studies/smoke.yaml")
-    run.add_argument("--address", help="an existing Ray cluster (default: start a local Ray)")
-    run.set_defaults(func=cmd_run)
+    for name, helptext in (
+        ("run", "search a study, farm its candidates, print the Pareto front"),
+        ("resume", "finish the newest unfinished run of a study (nothing done twice)"),
+    ):
+        run = sub.add_parser(name, help=helptext)
+        run.add_argument("study", help="study file (YAML), e.g. studies/smoke.yaml")
+        run.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
+        run.add_argument(
+            "--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)"
+        )
+        run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a study field, e.g. --set search.num_trials=4")  # fmt: skip
+        run.set_defaults(func=cmd_run)
+
+    par = sub.add_parser("pareto", help="the study's Pareto front from MLflow: table, CSV, plot")
+    par.add_argument("study", help="study file (YAML)")
+    par.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
+    par.add_argument("--out", help="folder for pareto.csv and pareto.png (default: the run's)")
+    par.set_defaults(func=cmd_pareto)
+
+    farm = sub.add_parser("farm", help="attack one encoder with the study's adversary farm")
+    farm.add_argument("--run", help="a finished trial's MLflow run id")
+    farm.add_argument("--checkpoint", help="an encoder.pt or a training checkpoint file")
+    farm.add_argument("--study", help="study file (YAML); needed with --checkpoint")
+    farm.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
+    farm.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
+    farm.set_defaults(func=cmd_farm)
 
     train = sub.add_parser("train", help="train the study's scheme once, without search")
     train.add_argument("study", help="study file (YAML)")
     train.add_argument("--address", help="an existing Ray cluster (default: start a local Ray)")
     train.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
     train.set_defaults(func=cmd_train)
+
+    val = sub.add_parser("validate", help="check study files; builds nothing, reads no data")
+    val.add_argument("study", nargs="+", help="study files (YAML)")
+    val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a field first, e.g. --set adversarial.alpha=2")  # fmt: skip
+    val.set_defaults(func=cmd_validate)
 
     data = sub.add_parser("data", help="datasets: generate, scan, check")
     dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)

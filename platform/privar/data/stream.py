@@ -2,8 +2,9 @@
 
 Decoding happens once per study: :meth:`StudyData.prepare` decodes every video into the clip
 cache (:mod:`privar.data.cache`) with Ray Data tasks when the cache fits its size budget; later
-trials and the adversary farm read clips from the cache. A dataset over the budget is decoded
-again each epoch, straight from the video files. Either way a stream yields
+trials and the adversary farm cut their clips from the memory-mapped cache in their own
+process. A dataset over the budget is decoded again each epoch by Ray Data tasks, straight from
+the video files. Either way a stream yields
 :class:`ClipBatch` es of uint8 clips (B, C, T, H, W) with their labels.
 
 A video that fails to decode here (probing passed, a later frame did not) is quarantined and
@@ -193,7 +194,8 @@ class StudyData:
 
 
 class ClipStream:
-    """Iterates :class:`ClipBatch` es through Ray Data; quarantines videos that fail to decode."""
+    """Iterates :class:`ClipBatch` es, from the clip cache or decoded by Ray Data; quarantines
+    videos that fail to decode."""
 
     def __init__(
         self,
@@ -211,6 +213,27 @@ class ClipStream:
         return len(self.ids)
 
     def __iter__(self) -> Iterator[ClipBatch]:
+        batches = self._from_cache() if self.data.cache is not None else self._from_ray_data()
+        for batch, failed in batches:
+            for v, reason in failed:
+                self.data.quarantine(Quarantined(self.data.records[v].path, reason))
+            if batch is not None:
+                yield batch
+
+    def _from_cache(self) -> Iterator[tuple[ClipBatch | None, list[tuple[int, str]]]]:
+        """Clips cut in this process from the memory-mapped cache: nothing is decoded, so Ray
+        Data tasks would only add a scheduling round trip per batch, and a trial would need
+        spare CPUs for them besides its own."""
+        d, collate = self.data, _Collate()
+        for i in range(0, len(self.ids), self.batch_size):
+            rows = _rows(d.records, self.ids[i : i + self.batch_size])
+            cols = {k: np.array([r[k] for r in rows]) for k in ("video", "num_frames", "action",
+                                                                 "privacy")}  # fmt: skip
+            yield collate(_load_clips(cols, d.spec, self.train, d.seed, self.epoch, d.cache,
+                                      d.decoder))  # fmt: skip
+
+    def _from_ray_data(self) -> Iterator[tuple[ClipBatch | None, list[tuple[int, str]]]]:
+        """Clips decoded from the files by Ray Data tasks on the CPU workers, streamed."""
         import ray.data
 
         d = self.data
@@ -229,13 +252,9 @@ class ClipStream:
                 "decoder": d.decoder,
             },
         )
-        for batch, failed in ds.iter_torch_batches(
+        yield from ds.iter_torch_batches(
             batch_size=self.batch_size, drop_last=False, collate_fn=_Collate()
-        ):
-            for v, reason in failed:
-                d.quarantine(Quarantined(d.records[v].path, reason))
-            if batch is not None:
-                yield batch
+        )
 
 
 class _Collate(NumpyBatchCollateFn):

@@ -56,7 +56,7 @@ def train_adversarial(
     state = dict(encoder=encoder, action=action_model, privacy=privacy_model, opt_et=opt_et,
                  opt_p=opt_p)  # fmt: skip
     start = ckpt.resume(**state)
-    metrics: dict[str, float] = {}
+    metrics = ckpt.metrics
 
     for epoch in range(start, cfg.epochs):
         if adv.privacy_reset_every and epoch and epoch % adv.privacy_reset_every == 0:
@@ -89,7 +89,7 @@ def train_adversarial(
 
         metrics = evaluate(data, encoder, device, cfg.batch_size, action_model, privacy_model)
         metrics["loss"] = total / max(steps, 1)
-        ckpt.save(epoch, **state)
+        ckpt.save(epoch, metrics, **state)
         if report:
             report(epoch, metrics)
     return metrics

@@ -166,18 +166,22 @@ def privacy_step(privacy_model: nn.Module, opt: torch.optim.Optimizer, z: torch.
 
 
 class Checkpoint:
-    """One stage's resumable state in ``folder/<stage>.pt``: module and optimiser state dicts
-    and the last finished epoch. Written to a temporary file and renamed, so a kill mid-save
-    leaves the previous checkpoint intact."""
+    """One stage's resumable state in ``folder/<stage>.pt``: module and optimiser state dicts,
+    the last finished epoch and its metrics (a run killed after its last epoch resumes to
+    nothing left to train, and still returns them). Written to a temporary file and renamed,
+    so a kill mid-save leaves the previous checkpoint intact."""
 
     def __init__(self, folder: str | os.PathLike | None, stage: str) -> None:
         self.path = Path(folder) / f"{stage}.pt" if folder else None
+        self.metrics: dict[str, float] = {}  # the saved epoch's metrics, after resume()
 
-    def save(self, epoch: int, **state: nn.Module | torch.optim.Optimizer) -> None:
+    def save(self, epoch: int, metrics: dict[str, float] | None = None,
+             **state: nn.Module | torch.optim.Optimizer) -> None:  # fmt: skip
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        blob = {"epoch": epoch, **{k: v.state_dict() for k, v in state.items()}}
+        blob = {"epoch": epoch, "metrics": dict(metrics or {}),
+                **{k: v.state_dict() for k, v in state.items()}}  # fmt: skip
         tmp = self.path.with_suffix(".tmp")
         torch.save(blob, tmp)
         os.replace(tmp, self.path)
@@ -189,4 +193,5 @@ class Checkpoint:
         blob = torch.load(self.path, map_location="cpu", weights_only=True)
         for k, obj in state.items():
             obj.load_state_dict(blob[k])
+        self.metrics = blob.get("metrics", {})
         return int(blob["epoch"]) + 1

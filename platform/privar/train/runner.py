@@ -31,14 +31,21 @@ def model_factory(kind: str, cfg: ModelConfig, num_classes: int,
                           **{**extra, **cfg.params})  # fmt: skip
 
 
+def build_encoder(study: Study) -> nn.Module:
+    return create_encoder(study.encoder.name, **study.encoder.params)
+
+
 def run_scheme(
     study: Study,
     data: StudyData,
     device: str | None = None,
     checkpoint_dir: str | Path | None = None,
     report: Report | None = None,
+    encoder: nn.Module | None = None,
 ) -> dict[str, float]:
-    """Train the study's scheme once on ``data`` (prepared). Returns the last epoch's metrics."""
+    """Train the study's scheme once on ``data`` (prepared). Returns the last epoch's metrics.
+    ``encoder`` (default: built from the study) is trained in place, so a caller that passes
+    one holds the trained encoder afterwards."""
     dev = pick_device(device)
     num_actions = len(label_index(data.records, "action"))
     num_privacy = len(label_index(data.records, "privacy"))
@@ -48,7 +55,7 @@ def run_scheme(
         extra = {"num_segments": study.data.segments, "frames_per_segment": study.data.clip_len}
     action = model_factory("action", study.action_model, num_actions, **extra)
     privacy = model_factory("privacy", study.privacy_model, num_privacy)
-    encoder = create_encoder(study.encoder.name, **study.encoder.params)
+    encoder = encoder if encoder is not None else build_encoder(study)
     if study.scheme == "adversarial":
         return train_adversarial(data, encoder, action(), privacy, study.train, study.adversarial,
                                  dev, checkpoint_dir, report)  # fmt: skip

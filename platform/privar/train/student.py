@@ -52,8 +52,9 @@ def train_student(
     opt = opt or make_optimizer(chain(encoder.parameters(), student.parameters()), cfg)
     opt_p = make_optimizer(privacy_model.parameters(), cfg)
     state = dict(encoder=encoder, student=student, privacy=privacy_model, opt=opt, opt_p=opt_p)
-    metrics: dict[str, float] = {}
-    for epoch in range(checkpoint.resume(**state), cfg.epochs):
+    start = checkpoint.resume(**state)
+    metrics = checkpoint.metrics
+    for epoch in range(start, cfg.epochs):
         set_lr(opt, epoch, cfg)
         set_lr(opt_p, epoch, cfg)
         for m in (encoder, student, privacy_model):
@@ -71,7 +72,7 @@ def train_student(
 
         metrics = evaluate(data, encoder, device, cfg.batch_size, student, privacy_model)
         metrics["loss"] = total / max(steps, 1)
-        checkpoint.save(epoch, **state)
+        checkpoint.save(epoch, metrics, **state)
         if report:
             report(epoch, metrics)
     return metrics

@@ -1,0 +1,247 @@
+"""The farm on Ray: every candidate encoder attacked by parallel jobs, logged to MLflow.
+
+A *candidate* is a trained encoder (a finished trial's ``encoder.pt``, or a checkpoint file) or a
+fixed baseline encoder (identity, down-sampling). For each, one Ray task per job:
+
+* ``adversary`` jobs, one per privacy model of ``farm.adversaries``;
+* a ``reconstruction`` job (``farm.reconstruction``), judged by the strongest adversary trained
+  on raw frames (the *judges*, trained first: they are also the identity baseline's attacks);
+* an ``action`` job, a fresh action model.
+
+Tasks run inside one placement group sized to the farm's share of the cluster, so the farm
+never competes with itself for CPUs it cannot get (and never waits on resources a search still
+holds: the farm starts when the search is done). A task that crashes is retried
+(``farm.retries``); one that still fails is logged as a FAILED run and the others go on. A
+resumed farm skips every job that already has a FINISHED run.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+import torch
+from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from privar.data.manifest import label_index
+from privar.data.stream import StudyData
+from privar.errors import UserError
+from privar.farm.attacks import attack_privacy, attack_reconstruction, fresh_action, train_raw_judge
+from privar.study import EncoderConfig, Study
+from privar.tracking import Tracker
+from privar.tracking.runs import ADVERSARY, ENCODER
+from privar.train.common import pick_device
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An encoder to attack and the MLflow run its results go under. ``encoder_file``: a saved
+    trained encoder (:func:`privar.search.trial.save_encoder`); else ``encoder`` is built fresh
+    from the registry (a fixed baseline)."""
+
+    label: str
+    run_id: str
+    encoder_file: str | None = None
+    encoder: EncoderConfig | None = None
+
+
+@dataclass
+class FarmResult:
+    """The aggregate metrics of one candidate, as logged to its run."""
+
+    candidate: Candidate
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _build(c: Candidate) -> torch.nn.Module:
+    from privar.encoders import create_encoder
+    from privar.search.trial import load_encoder
+
+    if c.encoder_file:
+        return load_encoder(c.encoder_file)
+    return create_encoder(c.encoder.name, **c.encoder.params).eval()
+
+
+def _privacy_kw(name: str, study: Study) -> dict[str, Any]:
+    # torchvision's ViT needs its input size up front (a multiple of its 16-px patch).
+    return {"image_size": study.data.size[0]} if name.startswith("vit") else {}
+
+
+def _action_kw(study: Study) -> dict[str, Any]:
+    if study.scheme == "attention":  # STAT models cut the clip into the sampled segments
+        return {"num_segments": study.data.segments, "frames_per_segment": study.data.clip_len}
+    return {}
+
+
+def _job(kind: str, name: str, c: Candidate, study: Study, data: StudyData,
+         judge: dict | None) -> dict[str, float]:  # fmt: skip
+    """One farm job, in a Ray worker: build the candidate encoder and run one attack."""
+    torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources()
+                                     .get("CPU", 1))))  # fmt: skip
+    device, f, cfg = pick_device(), study.farm, study.train
+    encoder = _build(c)
+    num_privacy = len(label_index(data.records, "privacy"))
+    if kind == "adversary":
+        return attack_privacy(data, encoder, name, num_privacy, cfg, f.epochs, device,
+                              f.pretrained, study.seed, **_privacy_kw(name, study))  # fmt: skip
+    if kind == "action":
+        return fresh_action(data, encoder, name, len(label_index(data.records, "action")), cfg,
+                            f.epochs, device, seed=study.seed, **_action_kw(study))  # fmt: skip
+    judge_model = None
+    if judge is not None:
+        from privar.models import create_privacy_model
+
+        judge_model = create_privacy_model(judge["name"], num_privacy,
+                                           **_privacy_kw(judge["name"], study))  # fmt: skip
+        judge_model.load_state_dict(judge["state_dict"])
+    return attack_reconstruction(data, encoder, name, cfg, f.recon_epochs, device, judge_model,
+                                 study.seed)  # fmt: skip
+
+
+def _judge(name: str, study: Study, data: StudyData) -> dict[str, Any]:
+    """A privacy model trained on raw frames: the identity encoder's attack, and a judge of
+    reconstructions. Returns its scores and its weights."""
+    device, f = pick_device(), study.farm
+    num_privacy = len(label_index(data.records, "privacy"))
+    model, scores = train_raw_judge(data, name, num_privacy, study.train, f.epochs, device,
+                                    study.seed, f.pretrained,
+                                    **_privacy_kw(name, study))  # fmt: skip
+    return {**scores, "name": name,
+            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}  # fmt: skip
+
+
+def _is_identity(c: Candidate) -> bool:
+    return c.encoder_file is None and c.encoder is not None and c.encoder.name == "identity"
+
+
+def aggregate(results: dict[tuple[str, str], dict[str, float]]) -> dict[str, float]:
+    """A candidate's metrics from its jobs' results, keyed (kind, model name):
+    ``privacy_acc_worst`` is the maximum over adversaries of both their figures (per frame and
+    clip vote), ``privacy_acc_mean`` the mean of their per-frame figures."""
+    adv = [r for (kind, _), r in results.items() if kind == "adversary"]
+    out: dict[str, float] = {}
+    if adv:
+        out["privacy_acc_worst"] = max(max(r["privacy_acc"], r["privacy_acc_clip"]) for r in adv)
+        out["privacy_acc_mean"] = statistics.mean(r["privacy_acc"] for r in adv)
+    for (kind, _), r in results.items():
+        if kind == "action":
+            out["action_acc_fresh"] = r["action_acc_fresh"]
+        if kind == "reconstruction":
+            out.update({k: v for k, v in r.items() if k.startswith("recon_")})
+    return out
+
+
+class Farm:
+    """Attacks candidates of one study; results go to ``tracker`` under each candidate's run."""
+
+    def __init__(self, study: Study, data: StudyData, tracker: Tracker, experiment_id: str,
+                 say: Callable[[str], None] = print) -> None:  # fmt: skip
+        self.study, self.data, self.tracker, self.exp, self.say = (
+            study, data, tracker, experiment_id, say)  # fmt: skip
+        f = study.farm
+        cpus = ray.cluster_resources().get("CPU", 0)
+        if f.cpus_per_job > cpus:
+            raise UserError(f"farm.cpus_per_job: {f.cpus_per_job:g} CPUs per job, but the "
+                            f"cluster has {cpus:g}")  # fmt: skip
+        self.slots = max(1, int(cpus // f.cpus_per_job))
+        self.data_ref = ray.put(data)
+
+    def _remote(self, fn, pg, *args):
+        f = self.study.farm
+        return ray.remote(fn).options(
+            num_cpus=f.cpus_per_job, num_gpus=f.gpus_per_job, max_retries=f.retries,
+            retry_exceptions=True,
+            scheduling_strategy=PlacementGroupSchedulingStrategy(pg),
+        ).remote(*args)  # fmt: skip
+
+    def attack(self, candidates: list[Candidate]) -> list[FarmResult]:
+        """Run every job of every candidate (skipping jobs already FINISHED in MLflow) and log
+        each job's run and each candidate's aggregate metrics."""
+        f, study = self.study.farm, self.study
+        jobs: list[tuple[Candidate, str, str]] = []
+        done: dict[str, dict[tuple[str, str], dict]] = {c.run_id: {} for c in candidates}
+        for c in candidates:
+            wanted = [("adversary", a) for a in f.adversaries]
+            wanted.append(("action", f.action_model or study.action_model.name))
+            if f.reconstruction:
+                wanted.append(("reconstruction", f.reconstruction))
+            for kind, name in wanted:
+                previous = self._finished_job(c, kind, name)
+                if previous is not None:
+                    done[c.run_id][(kind, name)] = previous
+                else:
+                    jobs.append((c, kind, name))
+        bundles = [{"CPU": f.cpus_per_job, **({"GPU": f.gpus_per_job} if f.gpus_per_job else {})}
+                   for _ in range(min(self.slots, max(len(jobs), 1)))]  # fmt: skip
+        pg = placement_group(bundles, strategy="PACK")
+        ray.get(pg.ready())
+        try:
+            judge = None
+            if any(kind == "reconstruction" for _, kind, _ in jobs):
+                judges = self._train_judges(pg)
+                judge = max(judges.values(), key=lambda j: (j["privacy_acc_clip"],
+                                                           j["privacy_acc"]))  # fmt: skip
+                self.say(f"  farm: judge of reconstructions: {judge['name']} on raw frames, "
+                         f"privacy_acc {judge['privacy_acc']:.3f}")  # fmt: skip
+                # The judges are the identity encoder's adversaries: no need to train them twice.
+                for c, kind, name in [
+                    j for j in jobs if _is_identity(j[0]) and j[1] == "adversary"
+                ]:
+                    result = {k: v for k, v in judges[name].items()
+                              if k in ("privacy_acc", "privacy_acc_clip", "epochs")}  # fmt: skip
+                    self._log_job(c, kind, name, result)
+                    done[c.run_id][(kind, name)] = result
+                    jobs.remove((c, kind, name))
+            self.say(f"  farm: {len(jobs)} jobs for {len(candidates)} encoders "
+                     f"({len(bundles)} at a time)")  # fmt: skip
+            pending = {self._remote(_job, pg, kind, name, c, study, self.data_ref,
+                                    judge if kind == "reconstruction" else None): (c, kind, name)
+                       for c, kind, name in jobs}  # fmt: skip
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                c, kind, name = pending.pop(ready[0])
+                try:
+                    result = ray.get(ready[0])
+                except Exception as e:  # retried f.retries times already
+                    self._log_job(c, kind, name, {}, failed=str(e).splitlines()[0])
+                    continue
+                self._log_job(c, kind, name, result)
+                done[c.run_id][(kind, name)] = result
+        finally:
+            remove_placement_group(pg)
+        out = []
+        for c in candidates:
+            metrics = aggregate(done[c.run_id])
+            self.tracker.log_metrics(c.run_id, metrics)
+            out.append(FarmResult(c, metrics))
+        return out
+
+    def _train_judges(self, pg) -> dict[str, dict[str, Any]]:
+        """Every adversary trained on raw frames, by name: scores and weights."""
+        names = self.study.farm.adversaries
+        refs = [self._remote(_judge, pg, a, self.study, self.data_ref) for a in names]
+        return dict(zip(names, ray.get(refs), strict=True))
+
+    def _finished_job(self, c: Candidate, kind: str, name: str) -> dict[str, float] | None:
+        runs = self.tracker.find_runs(self.exp, kind, c.run_id, {ADVERSARY: name})
+        for run in runs:
+            if run.info.status == "FINISHED":
+                return dict(run.data.metrics)
+        return None
+
+    def _log_job(self, c: Candidate, kind: str, name: str, result: dict[str, float],
+                 failed: str | None = None) -> None:  # fmt: skip
+        run_id = self.tracker.create_run(self.exp, kind, f"{kind}-{name}", c.run_id,
+                                         {ADVERSARY: name, ENCODER: c.label})  # fmt: skip
+        self.tracker.log_metrics(run_id, result)
+        if failed:
+            self.tracker.set_tags(run_id, {"privar.error": failed[:500]})
+            self.say(f"  farm: {c.label} {kind} {name} FAILED: {failed}")
+        else:
+            shown = "  ".join(f"{k} {v:.3f}" for k, v in result.items() if k != "epochs")
+            self.say(f"  farm: {c.label} {kind} {name}: {shown}")
+        self.tracker.finish(run_id, "FAILED" if failed else "FINISHED")

@@ -1,0 +1,154 @@
+"""The MLflow run tree of a study, through ``MlflowClient`` with explicit ids.
+
+DESIGN.md's names: one experiment per study; a study run (tag ``privar.kind=study``); trial runs
+under it (``privar.kind=trial``, ``privar.trial=<the search's trial id>``); farm runs under a
+trial (``privar.kind=adversary`` / ``reconstruction`` / ``action``); baselines under the study
+run (``privar.kind=baseline``, ``privar.encoder=<name>``). Nesting is MLflow's own
+``mlflow.parentRunId`` tag, so the UI shows the tree.
+
+Why the client and not ``mlflow.start_run``: the fluent API keeps an active run and experiment
+per process, and Ray's MLflow helpers silently ignore an experiment name once one is set. Every
+call here names its experiment or run, so a Ray worker cannot log into the wrong place, and a
+resumed study finds its runs again by tag instead of creating a second copy.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from privar.errors import UserError
+
+KIND = "privar.kind"
+TRIAL = "privar.trial"
+ENCODER = "privar.encoder"
+ADVERSARY = "privar.adversary"
+BASELINE = "privar.baseline"
+STUDY = "privar.study"
+PARENT = "mlflow.parentRunId"
+
+
+def resolve_uri(uri: str | None) -> str:
+    """The tracking URI to use: ``uri``, or ``sqlite:///mlflow.db`` in the working directory
+    (MLflow's own default). Local stores get absolute paths, because Ray workers run in other
+    directories. An ``http(s)`` server must answer ``/health`` within 5 s, else one clear line."""
+    if not uri:
+        return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+    if uri.startswith(("http://", "https://")):
+        try:
+            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).close()
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            reason = getattr(e, "reason", e)
+            raise UserError(f"cannot reach the MLflow server at {uri}: {reason}") from None
+        return uri.rstrip("/")
+    if "://" not in uri:  # a folder: MLflow's file store
+        return Path(uri).resolve().as_uri()
+    return uri
+
+
+class Tracker:
+    """A study's run tree in one MLflow tracking store. Picklable (it holds only the URI), so
+    the same object travels to Ray workers."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.uri)
+        return self._client
+
+    def __getstate__(self) -> dict:
+        return {"uri": self.uri, "_client": None}
+
+    # -- experiments and runs ----------------------------------------------------------------
+
+    def experiment(self, name: str) -> str:
+        """The id of experiment ``name``, created on first use. A local sqlite store keeps its
+        artifacts beside the database (``mlartifacts/``), wherever the process runs from."""
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        location = None
+        if self.uri.startswith("sqlite:///"):
+            db = Path(self.uri.removeprefix("sqlite:///"))
+            location = (db.parent / "mlartifacts" / name).as_uri()
+        return self.client.create_experiment(name, artifact_location=location)
+
+    def create_run(self, experiment_id: str, kind: str, name: str, parent: str | None = None,
+                   tags: Mapping[str, str] | None = None) -> str:  # fmt: skip
+        all_tags = {KIND: kind, **(tags or {})}
+        if parent:
+            all_tags[PARENT] = parent
+        run = self.client.create_run(experiment_id, tags=all_tags, run_name=name)
+        return run.info.run_id
+
+    def find_runs(self, experiment_id: str, kind: str, parent: str | None = None,
+                  tags: Mapping[str, str] | None = None) -> list:  # fmt: skip
+        """Runs of ``kind`` (under ``parent``, with ``tags``), newest first."""
+        wanted = {KIND: kind, **({PARENT: parent} if parent else {}), **(tags or {})}
+        clauses = [f"tags.`{k}` = '{v}'" for k, v in wanted.items()]
+        return self.client.search_runs(
+            [experiment_id], " and ".join(clauses), order_by=["attributes.start_time DESC"],
+            max_results=10_000,
+        )  # fmt: skip
+
+    def trial_run(self, experiment_id: str, study_run: str, trial_id: str,
+                  params: Mapping[str, Any], encoder: str) -> str:  # fmt: skip
+        """The run of search trial ``trial_id``: found again by its tag when the study resumes
+        (and marked running again), else created with the sampled ``params``."""
+        found = self.find_runs(experiment_id, "trial", study_run, {TRIAL: trial_id})
+        if found:
+            run_id = found[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        run_id = self.create_run(experiment_id, "trial", trial_id, study_run,
+                                 {TRIAL: trial_id, ENCODER: encoder})  # fmt: skip
+        self.log_params(run_id, params)
+        return run_id
+
+    # -- logging -----------------------------------------------------------------------------
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        if params:
+            self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        if batch:
+            self.client.log_batch(run_id, metrics=batch)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        for k, v in tags.items():
+            self.client.set_tag(run_id, k, v)
+
+    def log_artifact(self, run_id: str, path: str | Path, folder: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), folder)
+
+    def log_image(self, run_id: str, image: np.ndarray, name: str) -> None:
+        """``image`` uint8 (H, W, 3), saved as the PNG artifact ``name``."""
+        self.client.log_image(run_id, image, artifact_file=name)
+
+    def finish(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status)
+
+    def download(self, run_id: str, path: str, dst: str | Path) -> Path:
+        return Path(self.client.download_artifacts(run_id, path, str(dst)))

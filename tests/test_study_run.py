@@ -1,0 +1,199 @@
+"""`privar run`, `resume`, `pareto` and `farm` end to end: a real `mlflow server` on 127.0.0.1,
+a real local Ray, real synthetic videos decoded by decord; the run tree is read back with
+`MlflowClient`. Tiny: 2 trials of 1 epoch on 8-frame 32x32 clips."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+BIN = Path(sys.executable).parent
+PRIVAR = str(BIN / "privar")
+
+STUDY = """\
+name: {name}
+data:
+  adapter: synthetic
+  root: {root}
+  options: {{num_actors: 3, num_actions: 2, clips_per_pair: 4, num_frames: 10, height: 32,
+            width: 32}}
+  clip_len: 8
+  size: [32, 32]
+scheme: adversarial
+encoder: {{name: bdq}}
+action_model: {{name: baby3d}}
+privacy_model: {{name: baby2d}}
+train: {{epochs: {epochs}, batch_size: 8, optimizer: adam, lr: 0.003}}
+search:
+  sampler: random
+  num_trials: 2
+  concurrency: 2
+  space:
+    adversarial.alpha: {{type: loguniform, low: 0.1, high: 8.0}}
+    encoder.params.levels: {{type: choice, values: [4, 8]}}
+farm:
+  adversaries: [baby2d, baby2d_wide]
+  epochs: 1
+  reconstruction: baby_unet3d
+  recon_epochs: 1
+  baselines: [{{name: identity}}]
+out_dir: {out}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory) -> Iterator[str]:
+    """A real `mlflow server` (sqlite backend, artifacts served) on a free port, stopped by pid."""
+    root = tmp_path_factory.mktemp("mlflow")
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
+        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(uri + "/health", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("mlflow server did not come up") from None
+                time.sleep(0.5)
+        yield uri
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and its gunicorn/uvicorn workers
+        server.wait(30)
+
+
+def _study(tmp_path: Path, name: str, epochs: int = 1) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(STUDY.format(name=name, root=tmp_path / "synthetic", epochs=epochs,
+                                 out=tmp_path / "out"))  # fmt: skip
+    return path
+
+
+def _privar(*args: str, cwd: Path, timeout: float = 400) -> subprocess.CompletedProcess:
+    return subprocess.run([PRIVAR, *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)  # fmt: skip
+
+
+def test_run_logs_the_whole_tree_and_picks_a_front(mlflow_server: str, tmp_path: Path) -> None:
+    study = _study(tmp_path, "tree")
+    p = _privar("run", str(study), "--tracking-uri", mlflow_server, cwd=tmp_path)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "Pareto front of tree (farm-checked" in p.stdout
+    assert not (tmp_path / "mlflow.db").exists()  # everything went to the server
+
+    client = MlflowClient(mlflow_server)
+    exp = client.get_experiment_by_name("tree")
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    by_kind: dict[str, list] = {}
+    for r in runs:
+        by_kind.setdefault(r.data.tags.get("privar.kind"), []).append(r)
+    (study_run,) = by_kind["study"]
+    sid = study_run.info.run_id
+    trials = by_kind["trial"]
+    assert len(trials) == 2
+    assert {t.data.tags["mlflow.parentRunId"] for t in trials} == {sid}
+    assert len({t.data.tags["privar.trial"] for t in trials}) == 2
+    for t in trials:
+        assert t.info.status == "FINISHED"
+        assert 0.1 <= float(t.data.params["adversarial.alpha"]) <= 8.0
+        assert t.data.params["encoder.params.levels"] in ("4", "8")
+        assert {"action_acc", "privacy_acc", "loss"} <= set(t.data.metrics)
+        assert len(client.get_metric_history(t.info.run_id, "action_acc")) == 1  # 1 epoch
+        files = {a.path for a in client.list_artifacts(t.info.run_id, "encoder")}
+        assert files == {"encoder/encoder.pt"}
+        assert [a.path for a in client.list_artifacts(t.info.run_id, "samples")] == [
+            "samples/encoded.png"]  # fmt: skip
+        # The farm: both adversaries, the reconstruction and a fresh action model, as children.
+        kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == t.info.run_id]
+        advs = {k.data.tags["privar.adversary"]: k for k in kids
+                if k.data.tags["privar.kind"] == "adversary"}  # fmt: skip
+        assert set(advs) == {"baby2d", "baby2d_wide"}
+        worst = max(max(a.data.metrics["privacy_acc"], a.data.metrics["privacy_acc_clip"])
+                    for a in advs.values())  # fmt: skip
+        assert t.data.metrics["privacy_acc_worst"] == pytest.approx(worst)
+        assert {k.data.tags["privar.kind"] for k in kids} == {"adversary", "reconstruction",
+                                                              "action"}  # fmt: skip
+        assert t.data.metrics["recon_psnr"] > 0 and -1 <= t.data.metrics["recon_ssim"] <= 1
+        assert 0 <= t.data.metrics["action_acc_fresh"] <= 1
+    (baseline,) = by_kind["baseline"]
+    assert baseline.data.tags["privar.encoder"] == "identity"
+    assert baseline.data.tags["mlflow.parentRunId"] == sid
+    assert "privacy_acc_worst" in baseline.data.metrics
+
+    assert "hypervolume" in study_run.data.metrics
+    names = {a.path for a in client.list_artifacts(sid, "pareto")}
+    assert names == {"pareto/pareto.csv", "pareto/pareto.png"}
+    assert {a.path for a in client.list_artifacts(sid, "study")} >= {"study/tree.yaml"}
+    model = client.get_registered_model("tree-encoder")
+    assert "pareto-1" in model.aliases and "knee" in model.aliases
+    front_run = client.get_model_version_by_alias("tree-encoder", "pareto-1").run_id
+    assert front_run in {t.info.run_id for t in trials}
+
+    # `privar pareto` reads the same front back from MLflow alone.
+    out = tmp_path / "again"
+    p = _privar("pareto", str(study), "--tracking-uri", mlflow_server, "--out", str(out),
+                cwd=tmp_path)  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert (out / "pareto.csv").read_text().count("\n") >= 2
+    assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+
+    # `privar farm --run` attacks one trial again on demand, under that trial.
+    one = trials[0].info.run_id
+    p = _privar("farm", "--run", one, "--tracking-uri", mlflow_server, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "privacy_acc_worst" in p.stdout
+
+
+def test_resume_after_a_killed_driver_finishes_without_duplicates(
+    mlflow_server: str, tmp_path: Path
+) -> None:
+    study = _study(tmp_path, "resumed", epochs=3)
+    driver = subprocess.Popen(
+        [PRIVAR, "run", str(study), "--tracking-uri", mlflow_server], cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    seen = []
+    for line in driver.stdout:  # kill the driver and its local Ray mid-search
+        seen.append(line)
+        if "epoch 2/3" in line:
+            break
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait(30)
+    assert any("epoch 2/3" in s for s in seen), "".join(seen)[-3000:]
+
+    p = _privar("resume", str(study), "--tracking-uri", mlflow_server, cwd=tmp_path)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    client = MlflowClient(mlflow_server)
+    exp = client.get_experiment_by_name("resumed")
+    studies = client.search_runs([exp.experiment_id], "tags.`privar.kind` = 'study'")
+    assert len(studies) == 1 and studies[0].info.status == "FINISHED"
+    trials = client.search_runs([exp.experiment_id], "tags.`privar.kind` = 'trial'")
+    assert len(trials) == 2 and len({t.data.tags["privar.trial"] for t in trials}) == 2
+    for t in trials:
+        assert t.info.status == "FINISHED"
+        steps = [m.step for m in client.get_metric_history(t.info.run_id, "action_acc")]
+        assert sorted(set(steps)) == [0, 1, 2]  # every epoch logged, none lost
+        assert "privacy_acc_worst" in t.data.metrics
