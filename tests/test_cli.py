@@ -78,23 +78,27 @@ def test_data_scan_writes_a_probed_manifest(dataset: Path, tmp_path: Path) -> No
 
 
 def _study(tmp_path: Path, manifest: Path, **data: str) -> Path:
+    """One trial of one epoch, no farm: the whole `privar run` path, quickly."""
     extra = "".join(f"  {k}: {v}\n" for k, v in data.items())
     path = tmp_path / "tiny.yaml"
     path.write_text(
         f"name: tiny\ndata:\n  adapter: manifest\n  root: {manifest}\n  clip_len: 4\n"
         f"  size: [16, 16]\n  cache_dir: {tmp_path / 'cache'}\n{extra}"
+        "train: {epochs: 1, batch_size: 4}\n"
+        "search: {sampler: random, num_trials: 1, concurrency: 1}\nfarm: {enabled: false}\n"
+        f"out_dir: {tmp_path / 'out'}\n"
     )
     return path
 
 
-def test_run_streams_the_data_and_says_what_is_missing(dataset: Path, tmp_path: Path) -> None:
+def test_run_searches_and_counts_the_quarantined(dataset: Path, tmp_path: Path) -> None:
     p = run("run", str(_study(tmp_path, dataset)), cwd=tmp_path)
-    assert p.returncode == 0, p.stderr
-    assert "8 videos (test 3, train 5), 2 quarantined" in p.stdout
-    assert "streamed train: 5 clips (C, T, H, W) = (3, 4, 16, 16)" in p.stdout
-    assert "streamed test: 3 clips" in p.stdout
-    assert "Ran the data pipeline only" in p.stdout
-    assert "clip cache:" in p.stdout
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "data: 8 videos, 2 quarantined" in p.stdout
+    assert "quarantined: " in p.stdout and "zero.mp4" in p.stdout and "junk.mp4" in p.stdout
+    assert "trial " in p.stdout and "epoch 1/1" in p.stdout
+    assert "Pareto front of tiny (IN-LOOP metrics only" in p.stdout
+    assert (tmp_path / "mlflow.db").exists()  # the embedded default store
 
 
 @pytest.mark.parametrize(
@@ -147,15 +151,12 @@ def test_run_on_a_two_node_cluster(tmp_path: Path, dataset: Path) -> None:
              *common],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
         ))  # fmt: skip
-        study = _study(tmp_path, dataset)
-        deadline = time.monotonic() + 60
-        while True:  # the worker node joins a few seconds after its process starts
-            p = run("run", str(study), "--address", f"127.0.0.1:{port}", cwd=tmp_path)
-            if "Ray: 2 CPUs" in p.stdout or time.monotonic() > deadline:
-                break
-        assert p.returncode == 0, p.stderr
-        assert f"Ray: 2 CPUs at 127.0.0.1:{port}" in p.stdout
-        assert "streamed train: 5 clips" in p.stdout and "streamed test: 3 clips" in p.stdout
+        _wait_for_cpus(f"127.0.0.1:{port}", 2, env)  # the worker joins seconds after it starts
+        p = run("run", str(_study(tmp_path, dataset)), "--address", f"127.0.0.1:{port}",
+                cwd=tmp_path)  # fmt: skip
+        assert p.returncode == 0, p.stderr[-3000:]
+        assert f"Ray 2 CPUs at 127.0.0.1:{port}" in p.stdout
+        assert "epoch 1/1" in p.stdout and "Pareto front of tiny" in p.stdout
     finally:
         for node in reversed(nodes):  # `ray start --block` stops its node's processes on SIGTERM
             node.terminate()
@@ -165,6 +166,18 @@ def test_run_on_a_two_node_cluster(tmp_path: Path, dataset: Path) -> None:
                 node.kill()
                 node.wait()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _wait_for_cpus(address: str, cpus: int, env: dict, timeout_s: float = 60) -> None:
+    probe = ("import ray, sys, time\n"
+             f"ray.init(address={address!r}, logging_level='ERROR')\n"
+             f"t = time.monotonic() + {timeout_s}\n"
+             f"while ray.cluster_resources().get('CPU', 0) < {cpus} and time.monotonic() < t:\n"
+             "    time.sleep(0.5)\n"
+             "print(ray.cluster_resources().get('CPU', 0))\n")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
+                         timeout=timeout_s + 60)  # fmt: skip
+    assert out.stdout.strip().endswith(f"{cpus:.1f}"), out.stderr[-2000:]
 
 
 def _wait_for_port(port: int, timeout_s: float = 60) -> None:
