@@ -76,6 +76,15 @@ class TemporalAttention(nn.Module):
         return hidden, self.fc2(self.relu(hidden))
 
 
+class ContrastConv2d(nn.Conv2d):
+    """A 2D convolution whose kernels sum to zero over (H, W) for each input channel: it
+    answers to edges, never to flat colour (see :class:`privar.models.action.ContrastConv3d`)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight - self.weight.mean(dim=(2, 3), keepdim=True)
+        return self._conv_forward(x, w, self.bias)
+
+
 class BabyTrunk(nn.Module):
     """Tiny 2D CNN with ResNet's layout (stem + 4 blocks) for CPU: ``(N, C, H, W)`` ->
     blocks of widths w, 2w, 4w, 8w at strides 1, 2, 4, 8."""
@@ -91,6 +100,9 @@ class BabyTrunk(nn.Module):
             )
 
         self.stem = unit(in_channels, width, 1)
+        # A zero-sum stem (as baby3d's): from scratch on a few hundred clips a plain stem
+        # latches onto flat colour (background, clothes) and never finds the limbs.
+        self.stem[0] = ContrastConv2d(in_channels, width, 3, padding=1, bias=False)
         self.layer1 = unit(width, width, 1)
         self.layer2 = unit(width, 2 * width, 2)
         self.layer3 = unit(2 * width, 4 * width, 2)
