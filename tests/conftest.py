@@ -8,6 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from privar.data.manifest import VideoRecord
+from privar.data.probe import probe_records
+from privar.data.sampling import ClipSpec
+from privar.data.stream import StudyData
 from privar.data.writer import write_video
 
 # Frame i of a fixture video is filled with this grey level, so a test can tell which frames it
@@ -41,3 +45,25 @@ def ray_local() -> Iterator[dict]:
     resources = connect(num_cpus=2)
     yield resources
     disconnect()
+
+
+@pytest.fixture(scope="session")
+def colour_motion_data(tmp_path_factory, ray_local) -> StudyData:
+    """16 videos of moving noise, 32x32: 2 actions (direction of motion) x 2 actors (a strong
+    colour cue). 12 train, 4 validation (2 per actor, so a constant guess scores exactly 0.5)."""
+    root = tmp_path_factory.mktemp("farm_videos")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(16):
+        action, actor = i % 2, (i // 2) % 2
+        base = rng.integers(0, 120, (32, 32, 3), dtype=np.uint8)
+        base[..., actor] += 100  # the actor's colour
+        step = 2 if action else -2
+        clip = [np.roll(base, step * t, axis=1) for t in range(8)]
+        split = "train" if i < 12 else "val"
+        rows.append(VideoRecord(str(write_video(root / f"v{i}.mp4", clip)), f"move{action}",
+                                f"actor{actor}", split))  # fmt: skip
+    spec = ClipSpec(clip_len=4, stride=1, size=(32, 32))
+    data = StudyData(probe_records(rows).records, spec, cache_root=root / "cache")
+    data.prepare()
+    return data

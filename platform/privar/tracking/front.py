@@ -87,7 +87,8 @@ def select_front(tracker: Tracker, experiment_id: str, study_run: str, study_nam
     say(report.format_table(rows, action_chance, privacy_chance))
     for b in [r for r in rows if r["kind"] == "baseline"]:
         say(f"  baseline {b['encoder']} {report.format_params(b['params'])}: action "
-            f"{b['action_acc']:.3f}, privacy (worst) {b['privacy_acc']:.3f}")  # fmt: skip
+            f"{b['action_acc']:.3f}, privacy (worst) {b['privacy_acc']:.3f}; "
+            f"{against_baseline(front, b)}")  # fmt: skip
     say(f"  hypervolume {hv:.4f} (reference: action {action_chance:.3f}, privacy 1.0); "
         f"{csv_path}, {png_path}")  # fmt: skip
     tracker.log_metrics(study_run, {"hypervolume": hv, "front_size": len(front)})
@@ -95,6 +96,17 @@ def select_front(tracker: Tracker, experiment_id: str, study_run: str, study_nam
     tracker.log_artifact(study_run, png_path, "pareto")
     _register(tracker, study_name, front, knee, out, clip_shape, say)
     return front
+
+
+def against_baseline(front: list[dict], baseline: dict) -> str:
+    """How the front compares with a baseline, in words: how many front encoders leak less
+    (lower worst-case privacy accuracy), and how many dominate it outright (leak no more and
+    keep at least its action accuracy, one of them strictly)."""
+    a, p = baseline["action_acc"], baseline["privacy_acc"]
+    less = sum(r["privacy_acc"] < p for r in front)
+    dominate = sum(r["privacy_acc"] <= p and r["action_acc"] >= a
+                   and (r["privacy_acc"] < p or r["action_acc"] > a) for r in front)  # fmt: skip
+    return f"{less} of {len(front)} front encoders leak less, {dominate} dominate it"
 
 
 def _register(tracker: Tracker, study_name: str, front: list[dict], knee: str | None, out: Path,

@@ -1,0 +1,69 @@
+"""The farm on a real local Ray with a real MLflow store: a candidate whose jobs crash is
+logged as FAILED without losing the others, results aggregate onto the candidate's run, and a
+second pass skips every job that already finished."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from privar.data.stream import StudyData
+from privar.farm.run import Candidate, Farm, aggregate
+from privar.study import EncoderConfig, FarmConfig, Study, TrainConfig
+from privar.tracking import Tracker
+
+
+def test_aggregate_takes_the_worst_of_both_figures() -> None:
+    results = {
+        ("adversary", "a"): {"privacy_acc": 0.4, "privacy_acc_clip": 0.65},
+        ("adversary", "b"): {"privacy_acc": 0.5, "privacy_acc_clip": 0.45},
+        ("action", "m"): {"action_acc_fresh": 0.8},
+        ("reconstruction", "u"): {"recon_psnr": 18.0, "recon_ssim": 0.5, "epochs": 1},
+    }
+    out = aggregate(results)
+    assert out["privacy_acc_worst"] == 0.65  # the clip vote of a, not a per-frame figure
+    assert out["privacy_acc_mean"] == pytest.approx(0.45)
+    assert out["action_acc_fresh"] == 0.8
+    assert out["recon_psnr"] == 18.0 and out["recon_ssim"] == 0.5 and "epochs" not in out
+
+
+def test_a_crashing_candidate_fails_alone_and_finished_jobs_are_not_redone(
+    colour_motion_data: StudyData, tmp_path: Path
+) -> None:
+    study = Study(
+        name="farmtest",
+        train=TrainConfig(epochs=1, batch_size=4, optimizer="adam", lr=3e-3),
+        farm=FarmConfig(adversaries=("baby2d",), epochs=2, reconstruction=None, retries=1),
+    )
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = tracker.experiment(study.name)
+    parent = tracker.create_run(exp, "study", "farmtest")
+    good = Candidate("identity", tracker.create_run(exp, "baseline", "identity", parent),
+                     encoder=EncoderConfig("identity"))  # fmt: skip
+    corrupt = tmp_path / "encoder.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    bad = Candidate("corrupt", tracker.create_run(exp, "trial", "corrupt", parent), str(corrupt))
+
+    farm = Farm(study, colour_motion_data, tracker, exp, say=lambda _: None)
+    results = {r.candidate.label: r.metrics for r in farm.attack([good, bad])}
+    assert results["corrupt"] == {}
+    assert results["identity"]["privacy_acc_worst"] >= 0.75  # the colour cue leaks
+    assert 0 <= results["identity"]["action_acc_fresh"] <= 1
+
+    def children(run_id: str) -> dict[str, str]:
+        runs = tracker.client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{run_id}'")
+        return {r.data.tags["privar.kind"]: r.info.status for r in runs}
+
+    assert children(good.run_id) == {"adversary": "FINISHED", "action": "FINISHED"}
+    assert children(bad.run_id) == {"adversary": "FAILED", "action": "FAILED"}
+    failed = tracker.client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{bad.run_id}'")
+    assert all(r.data.tags["privar.error"] for r in failed)
+    logged = tracker.client.get_run(good.run_id).data.metrics
+    assert logged["privacy_acc_worst"] == pytest.approx(results["identity"]["privacy_acc_worst"])
+
+    # A resumed farm: the good candidate's jobs are found FINISHED and not run again.
+    again = {r.candidate.label: r.metrics for r in farm.attack([good])}
+    assert again["identity"] == results["identity"]
+    runs = tracker.client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{good.run_id}'")
+    assert len(runs) == 2
