@@ -108,6 +108,15 @@ def test_run_searches_and_counts_the_quarantined(dataset: Path, tmp_path: Path) 
         (("run", "nowhere.yaml"), ("nowhere.yaml", "no such study file")),
         (("data", "scan", "kinetics", ".", "--out", "m.csv"), ("adapter 'kinetics'",)),
         (("frobnicate",), ("invalid choice",)),
+        (
+            ("run", "studies/smoke.yaml", "--tracking-uri", "http://127.0.0.1:9"),
+            ("cannot reach the MLflow server at http://127.0.0.1:9",),
+        ),
+        (("farm", "--checkpoint", "x.pt"), ("--checkpoint needs --study",)),
+        (
+            ("run", "studies/smoke.yaml", "--set", "adversarial.alpha=-1"),
+            ("--set: adversarial.alpha: must be >= 0",),
+        ),
     ],
 )
 def test_user_errors_are_one_line(args: tuple[str, ...], needles: tuple[str, ...]) -> None:

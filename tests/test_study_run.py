@@ -166,6 +166,14 @@ def test_run_logs_the_whole_tree_and_picks_a_front(mlflow_server: str, tmp_path:
     assert p.returncode == 0, p.stderr[-3000:]
     assert "privacy_acc_worst" in p.stdout
 
+    # `privar farm --checkpoint` attacks a saved encoder file, as its own run.
+    saved = trials[1].data.tags["privar.encoder_file"]
+    p = _privar("farm", "--checkpoint", saved, "--study", str(study), "--tracking-uri",
+                mlflow_server, cwd=tmp_path)  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    (ckpt,) = client.search_runs([exp.experiment_id], "tags.`privar.kind` = 'checkpoint'")
+    assert ckpt.info.status == "FINISHED" and "privacy_acc_worst" in ckpt.data.metrics
+
 
 def test_resume_after_a_killed_driver_finishes_without_duplicates(
     mlflow_server: str, tmp_path: Path
