@@ -47,23 +47,32 @@ def ray_local() -> Iterator[dict]:
     disconnect()
 
 
-@pytest.fixture(scope="session")
-def colour_motion_data(tmp_path_factory, ray_local) -> StudyData:
-    """16 videos of moving noise, 32x32: 2 actions (direction of motion) x 2 actors (a strong
-    colour cue). 12 train, 4 validation (2 per actor, so a constant guess scores exactly 0.5)."""
-    root = tmp_path_factory.mktemp("farm_videos")
+def colour_motion_videos(root: Path, num_videos: int, num_train: int, size: tuple[int, int],
+                         num_frames: int) -> list[VideoRecord]:  # fmt: skip
+    """Real videos of moving noise: 2 actions (which way the texture moves) x 2 actors (a strong
+    colour cue), alternating so every action and actor is in both splits; probed records."""
     rng = np.random.default_rng(0)
     rows = []
-    for i in range(16):
+    for i in range(num_videos):
         action, actor = i % 2, (i // 2) % 2
-        base = rng.integers(0, 120, (32, 32, 3), dtype=np.uint8)
+        base = rng.integers(0, 120, (*size, 3), dtype=np.uint8)
         base[..., actor] += 100  # the actor's colour
         step = 2 if action else -2
-        clip = [np.roll(base, step * t, axis=1) for t in range(8)]
-        split = "train" if i < 12 else "val"
+        clip = [np.roll(base, step * t, axis=1) for t in range(num_frames)]
+        split = "train" if i < num_train else "val"
         rows.append(VideoRecord(str(write_video(root / f"v{i}.mp4", clip)), f"move{action}",
                                 f"actor{actor}", split))  # fmt: skip
-    spec = ClipSpec(clip_len=4, stride=1, size=(32, 32))
-    data = StudyData(probe_records(rows).records, spec, cache_root=root / "cache")
+    return probe_records(rows).records
+
+
+@pytest.fixture(scope="session")
+def colour_motion_data(tmp_path_factory, ray_local) -> StudyData:
+    """16 videos of 8 frames, 32x32: 12 train, 4 validation (2 per actor, so a constant guess
+    scores exactly 0.5), as 4-frame clips in a clip cache."""
+    root = tmp_path_factory.mktemp("farm_videos")
+    records = colour_motion_videos(root, 16, 12, (32, 32), 8)
+    data = StudyData(
+        records, ClipSpec(clip_len=4, stride=1, size=(32, 32)), cache_root=root / "cache"
+    )
     data.prepare()
     return data

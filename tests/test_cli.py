@@ -78,15 +78,16 @@ def test_data_scan_writes_a_probed_manifest(dataset: Path, tmp_path: Path) -> No
 
 
 def _study(tmp_path: Path, manifest: Path, **data: str) -> Path:
-    """One trial of one epoch, no farm: the whole `privar run` path, quickly."""
+    """One trial of one epoch, no farm: the whole `privar run` path, quickly. Paths are
+    relative to ``tmp_path``, where the tests run `privar`: Ray's workers run elsewhere."""
     extra = "".join(f"  {k}: {v}\n" for k, v in data.items())
     path = tmp_path / "tiny.yaml"
     path.write_text(
-        f"name: tiny\ndata:\n  adapter: manifest\n  root: {manifest}\n  clip_len: 4\n"
-        f"  size: [16, 16]\n  cache_dir: {tmp_path / 'cache'}\n{extra}"
+        f"name: tiny\ndata:\n  adapter: manifest\n  root: {manifest.relative_to(tmp_path)}\n"
+        f"  clip_len: 4\n  size: [16, 16]\n{extra}"
         "train: {epochs: 1, batch_size: 4}\n"
         "search: {sampler: random, num_trials: 1, concurrency: 1}\nfarm: {enabled: false}\n"
-        f"out_dir: {tmp_path / 'out'}\n"
+        "out_dir: out\n"
     )
     return path
 

@@ -6,15 +6,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from privar.data.manifest import VideoRecord
-from privar.data.probe import probe_records
+from conftest import colour_motion_videos
 from privar.data.sampling import ClipSpec
 from privar.data.stream import StudyData
-from privar.data.writer import write_video
 from privar.encoders import create_encoder
 from privar.models import create_action_model, create_privacy_model
 from privar.study import AdversarialConfig, AttentionConfig, DistillConfig, TrainConfig
@@ -29,20 +26,9 @@ CFG = TrainConfig(epochs=2, batch_size=4, optimizer="adam", lr=1e-2, schedule="n
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, ray_local) -> StudyData:
-    """12 videos of moving noise: 2 actions (direction of motion) x 2 actors (colour)."""
+    """12 videos of 10 frames, 32x40: 8 train, 4 validation."""
     root = tmp_path_factory.mktemp("videos")
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(12):
-        action, actor = i % 2, (i // 2) % 2
-        base = rng.integers(0, 120, (32, 40, 3), dtype=np.uint8)
-        base[..., actor] += 100  # the actor's colour
-        step = 2 if action else -2  # the action: which way the texture moves
-        clip = [np.roll(base, step * t, axis=1) for t in range(10)]
-        split = "train" if i < 8 else "val"
-        rows.append(VideoRecord(str(write_video(root / f"v{i}.mp4", clip)), f"move{action}",
-                                f"actor{actor}", split))  # fmt: skip
-    records = probe_records(rows).records
+    records = colour_motion_videos(root, 12, 8, (32, 40), 10)
     spec = ClipSpec(clip_len=4, stride=1, size=(32, 32), segments=2)  # 8 frames: 2 segments
     data = StudyData(records, spec, cache_root=root / "cache")
     data.prepare()

@@ -119,6 +119,11 @@ def run_study(path: str, address: str | None = None, tracking_uri: str | None = 
                                         "trials": len(outcomes)})  # fmt: skip
         say(f"  search done: {len(outcomes)} trials in {time.monotonic() - t0:.0f} s")
         _print_trials(outcomes, say)
+        failed = [o for o in outcomes if o.error]
+        if failed and len(failed) == len(outcomes):
+            tracker.finish(study_run, "FAILED")
+            say(f"privar: every trial failed; the first: {failed[0].error}")
+            return 1
         if study.farm.enabled:
             farm = Farm(study, data, tracker, experiment_id, say)
             farm.attack(candidates(tracker, experiment_id, study_run, study))
@@ -174,10 +179,15 @@ def candidates(tracker: Tracker, experiment_id: str, study_run: str,
 
 
 def _print_trials(outcomes, say: Callable[[str], None]) -> None:
-    say(f"  {'trial':<22}{'action_acc':>11}{'privacy_acc':>13}  complete")
+    """The search's trials by in-loop action accuracy; a failed one with its error."""
+    say(f"  {'trial':<12}{'action_acc':>11}{'privacy_acc':>13}  params")
     for o in sorted(outcomes, key=lambda o: -o.metrics.get("action_acc", 0)):
-        say(f"  {o.trial_id:<22}{o.metrics.get('action_acc', float('nan')):>11.3f}"
-            f"{o.metrics.get('privacy_acc', float('nan')):>13.3f}  {o.complete}")  # fmt: skip
+        params = " ".join(f"{k.rsplit('.', 1)[-1]}={v:.3g}" if isinstance(v, float) else
+                          f"{k.rsplit('.', 1)[-1]}={v}"
+                          for k, v in o.metrics.get("config", {}).items())  # fmt: skip
+        state = f"FAILED: {o.error}" if o.error else ("" if o.complete else "(stopped early)")
+        say(f"  {o.trial_id:<12}{o.metrics.get('action_acc', float('nan')):>11.3f}"
+            f"{o.metrics.get('privacy_acc', float('nan')):>13.3f}  {params} {state}")  # fmt: skip
 
 
 def _study_run(tracker: Tracker, name: str, path: str) -> tuple[str, str, Path]:

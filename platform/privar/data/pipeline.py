@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,8 +24,13 @@ def open_study_data(
     progress: Callable[[int, int], None] | None = None,
 ) -> StudyData:
     """Scan the dataset with its adapter, probe the files not yet probed (in child processes,
-    with a timeout), and set up the clip stream. Broken videos go to ``quarantined``."""
-    records = scan_dataset(cfg.adapter, cfg.root, **cfg.options)
+    with a timeout), and set up the clip stream. Broken videos go to ``quarantined``.
+
+    Every path is made absolute here, against the working directory: Ray workers (Tune's
+    trials among them) run in other directories."""
+    root = Path(cfg.root).resolve()
+    records = [dataclasses.replace(r, path=str(Path(r.path).resolve()))
+               for r in scan_dataset(cfg.adapter, str(root), **cfg.options)]  # fmt: skip
     probed = probe_records(
         records, timeout_s=cfg.probe_timeout_s, decoder_name=cfg.decoder, progress=progress
     )
@@ -32,7 +38,9 @@ def open_study_data(
         raise UserError(
             f"{cfg.root}: no video could be decoded ({len(probed.quarantined)} quarantined)"
         )
-    cache_root = Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.root) / ".privar-cache"
+    # By default the cache lives beside the videos (for a manifest adapter, beside its CSV).
+    default = (root if root.is_dir() else root.parent) / ".privar-cache"
+    cache_root = Path(cfg.cache_dir).resolve() if cfg.cache_dir else default
     return StudyData(
         records=probed.records,
         spec=clip_spec(cfg),

@@ -17,7 +17,6 @@ The only module that builds Tune objects (Ray's API moves between releases). Wha
 from __future__ import annotations
 
 import functools
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,13 +49,14 @@ class PrunedAwareOptunaSearch(OptunaSearch):
 
 @dataclass
 class TrialOutcome:
-    """A finished trial: Tune's id, its MLflow run, its last metrics and whether it ran all
-    its epochs (an early-stopped trial did not)."""
+    """A trial at the end of the search: Tune's id, its MLflow run, its last metrics, whether
+    it ran all its epochs (an early-stopped trial did not), and its error if it failed."""
 
     trial_id: str
     run_id: str | None
     metrics: dict
     complete: bool
+    error: str | None = None
 
 
 def optuna_storage(folder: Path) -> str:
@@ -135,12 +135,19 @@ def run_search(study: Study, data: StudyData, ctx: SearchContext,
     outcomes = []
     for result in grid:
         m = result.metrics or {}
-        if "trial_id" not in m:
-            print(f"privar: a trial left no result: {result.error}", file=sys.stderr)
-            continue
-        outcomes.append(TrialOutcome(m["trial_id"], m.get("run_id"), m,
-                                     m.get("epoch", 0) >= m.get("epochs", 1)))  # fmt: skip
+        error = _first_line(result.error) if result.error else None
+        trial_id = m.get("trial_id") or Path(result.path).name
+        outcomes.append(TrialOutcome(trial_id, m.get("run_id"), m,
+                                     m.get("epoch", 0) >= m.get("epochs", 1), error))  # fmt: skip
     return outcomes
+
+
+def _first_line(error: BaseException) -> str:
+    """The root cause of a trial's error, in one line (Tune wraps it in its own errors)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[-1] if text else ''}"
 
 
 def has_search_state(folder: Path) -> bool:
