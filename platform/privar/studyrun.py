@@ -119,6 +119,10 @@ def run_study(path: str, address: str | None = None, tracking_uri: str | None = 
                                         "trials": len(outcomes)})  # fmt: skip
         say(f"  search done: {len(outcomes)} trials in {time.monotonic() - t0:.0f} s")
         _print_trials(outcomes, say)
+        for o in outcomes:  # Tune ends a stopped trial's process: close its run here
+            if o.run_id and not o.complete and not o.error:
+                tracker.set_tags(o.run_id, {"privar.pruned": "true"})
+                tracker.finish(o.run_id, "KILLED")
         failed = [o for o in outcomes if o.error]
         if failed and len(failed) == len(outcomes):
             tracker.finish(study_run, "FAILED")

@@ -119,8 +119,10 @@ def run_search(study: Study, data: StudyData, ctx: SearchContext,
             study_name=study.name, storage=optuna.storages.RDBStorage(optuna_storage(folder)),
         )  # fmt: skip
         scheduler = (
+            # max_t one past the last epoch: ASHA stops a trial that reaches max_t at once,
+            # which would kill it before it saves its encoder and closes its MLflow run.
             ASHAScheduler(time_attr="epoch", metric="action_acc", mode="max",
-                          max_t=study.train.epochs, grace_period=s.grace_epochs)
+                          max_t=study.train.epochs + 1, grace_period=s.grace_epochs)
             if s.early_stop else FIFOScheduler()
         )  # fmt: skip
         tuner = tune.Tuner(
