@@ -17,6 +17,7 @@ The only module that builds Tune objects (Ray's API moves between releases). Wha
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +100,9 @@ def _trainable(study: Study, data: StudyData, ctx: SearchContext):
 def run_search(study: Study, data: StudyData, ctx: SearchContext,
                resume: bool = False) -> list[TrialOutcome]:  # fmt: skip
     """Run (or, with ``resume``, finish) the study's search; returns every trial's outcome."""
+    # Tune's newer console output prints a banner and tables even at verbose=0; the classic
+    # reporter at verbose=0 prints nothing, and _Progress says what happens.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     folder = ctx.folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     s = study.search
