@@ -77,7 +77,7 @@ def test_data_scan_writes_a_probed_manifest(dataset: Path, tmp_path: Path) -> No
     assert (tmp_path / "out" / "probed.quarantine.csv").exists()
 
 
-def _study(tmp_path: Path, manifest: Path, **data: str) -> Path:
+def _study(tmp_path: Path, manifest: Path, top: str = "", **data: str) -> Path:
     """One trial of one epoch, no farm: the whole `privar run` path, quickly. Paths are
     relative to ``tmp_path``, where the tests run `privar`: Ray's workers run elsewhere."""
     extra = "".join(f"  {k}: {v}\n" for k, v in data.items())
@@ -87,7 +87,7 @@ def _study(tmp_path: Path, manifest: Path, **data: str) -> Path:
         f"  clip_len: 4\n  size: [16, 16]\n{extra}"
         "train: {epochs: 1, batch_size: 4}\n"
         "search: {sampler: random, num_trials: 1, concurrency: 1}\nfarm: {enabled: false}\n"
-        "out_dir: out\n"
+        f"out_dir: out\n{top}"
     )
     return path
 
@@ -100,6 +100,16 @@ def test_run_searches_and_counts_the_quarantined(dataset: Path, tmp_path: Path) 
     assert "trial " in p.stdout and "epoch 1/1" in p.stdout
     assert "Pareto front of tiny (IN-LOOP metrics only" in p.stdout
     assert (tmp_path / "mlflow.db").exists()  # the embedded default store
+
+
+def test_a_trial_decodes_on_its_own_data_cpus(dataset: Path, tmp_path: Path) -> None:
+    """No clip cache: every epoch the trial's Ray Data tasks decode the files, on the CPU its
+    placement group reserved for them (the other is the trial's). Outside it, none is free."""
+    study = _study(tmp_path, dataset, top="resources: {cpus: 1, data_cpus: 1}\n",
+                   cache_budget_gb="0")  # fmt: skip
+    p = run("run", str(study), cwd=tmp_path, timeout=180)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "epoch 1/1" in p.stdout and "Pareto front of tiny" in p.stdout
 
 
 @pytest.mark.parametrize(

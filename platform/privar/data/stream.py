@@ -236,6 +236,7 @@ class ClipStream:
         """Clips decoded from the files by Ray Data tasks on the CPU workers, streamed."""
         import ray.data
 
+        _schedule_in_current_placement_group()
         d = self.data
         ds = ray.data.from_items(_rows(d.records, self.ids))
         ds = ds.map_batches(
@@ -255,6 +256,21 @@ class ClipStream:
         yield from ds.iter_torch_batches(
             batch_size=self.batch_size, drop_last=False, collate_fn=_Collate()
         )
+
+
+def _schedule_in_current_placement_group() -> None:
+    """Inside a search trial, run this process's Ray Data tasks in the trial's placement group,
+    on the CPUs it reserved for them (``resources.data_cpus``). Ray Data otherwise schedules its
+    tasks outside any placement group, where concurrent trials may have left no CPU free: the
+    stream then waits forever. (Ray 2.60 deprecates this setting, to be removed after January
+    2027, without a replacement for tasks started inside a placement group yet.)"""
+    import ray
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    pg = ray.util.get_current_placement_group() if ray.is_initialized() else None
+    if pg is not None:
+        strategy = PlacementGroupSchedulingStrategy(pg, placement_group_capture_child_tasks=True)
+        ray.data.DataContext.get_current().scheduling_strategy = strategy
 
 
 class _Collate(NumpyBatchCollateFn):
