@@ -4,6 +4,7 @@ second pass skips every job that already finished."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,23 @@ def test_a_crashing_candidate_fails_alone_and_finished_jobs_are_not_redone(
     assert again["identity"] == results["identity"]
     runs = tracker.client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{good.run_id}'")
     assert len(runs) == 2
+
+
+def test_without_a_clip_cache_jobs_decode_in_their_own_bundle(
+    colour_motion_data: StudyData, tmp_path: Path
+) -> None:
+    """Each job's Ray Data tasks run on the CPU its bundle holds for them: on 2 CPUs one job at
+    a time, and no job waits for a CPU that another job holds."""
+    uncached = dataclasses.replace(colour_motion_data, cache=None)
+    study = Study(
+        name="nocache",
+        train=TrainConfig(epochs=1, batch_size=4, optimizer="adam", lr=3e-3),
+        farm=FarmConfig(adversaries=("baby2d",), epochs=1, reconstruction=None),
+    )
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = tracker.experiment(study.name)
+    run = tracker.create_run(exp, "baseline", "identity")
+    farm = Farm(study, uncached, tracker, exp, say=lambda _: None)
+    assert farm.slots == 1
+    (result,) = farm.attack([Candidate("identity", run, encoder=EncoderConfig("identity"))])
+    assert set(result.metrics) == {"privacy_acc_worst", "privacy_acc_mean", "action_acc_fresh"}

@@ -8,9 +8,10 @@ fixed baseline encoder (identity, down-sampling). For each, one Ray task per job
   on raw frames (the *judges*, trained first: they are also the identity baseline's attacks);
 * an ``action`` job, a fresh action model.
 
-Tasks run inside one placement group sized to the farm's share of the cluster, so the farm
-never competes with itself for CPUs it cannot get (and never waits on resources a search still
-holds: the farm starts when the search is done). A task that crashes is retried
+Tasks run inside one placement group, one task per bundle at a time, so the farm never competes
+with itself for CPUs it cannot get (and never waits on resources a search still holds: the farm
+starts when the search is done). Without a clip cache each bundle also holds a CPU for the Ray
+Data tasks that decode the job's clips. A task that crashes is retried
 (``farm.retries``); one that still fails is logged as a FAILED run and the others go on. A
 resumed farm skips every job that already has a FINISHED run.
 """
@@ -18,7 +19,7 @@ resumed farm skips every job that already has a FINISHED run.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,16 +148,40 @@ class Farm:
         if f.cpus_per_job > cpus:
             raise UserError(f"farm.cpus_per_job: {f.cpus_per_job:g} CPUs per job, but the "
                             f"cluster has {cpus:g}")  # fmt: skip
-        self.slots = max(1, int(cpus // f.cpus_per_job))
+        # Without a clip cache a job decodes through Ray Data tasks, which run in the job's
+        # placement group: each bundle then holds one CPU for them beside the job's own.
+        self.data_cpus = 0 if data.cache is not None else 1
+        per_bundle = f.cpus_per_job + self.data_cpus
+        if per_bundle > cpus:
+            raise UserError(f"farm.cpus_per_job: a job needs {per_bundle:g} CPUs (with its data "
+                            f"tasks), the cluster has {cpus:g}")  # fmt: skip
+        self.slots = int(cpus // per_bundle)
         self.data_ref = ray.put(data)
 
-    def _remote(self, fn, pg, *args):
+    def _run(self, pg, num_bundles: int, calls: list) -> Iterator[tuple[Any, Any]]:
+        """Run ``calls`` ([(key, fn, args)]) as Ray tasks, each pinned to a free bundle of
+        ``pg``, at most one per bundle; yields (key, result or the exception it ended with)."""
         f = self.study.farm
-        return ray.remote(fn).options(
-            num_cpus=f.cpus_per_job, num_gpus=f.gpus_per_job, max_retries=f.retries,
-            retry_exceptions=True,
-            scheduling_strategy=PlacementGroupSchedulingStrategy(pg),
-        ).remote(*args)  # fmt: skip
+        free, pending, queue = list(range(num_bundles)), {}, list(calls)
+        while queue or pending:
+            while queue and free:
+                key, fn, args = queue.pop(0)
+                bundle = free.pop()
+                ref = ray.remote(fn).options(
+                    num_cpus=f.cpus_per_job, num_gpus=f.gpus_per_job, max_retries=f.retries,
+                    retry_exceptions=True,
+                    scheduling_strategy=PlacementGroupSchedulingStrategy(
+                        pg, placement_group_bundle_index=bundle,
+                        placement_group_capture_child_tasks=True),
+                ).remote(*args)  # fmt: skip
+                pending[ref] = (key, bundle)
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            key, bundle = pending.pop(ref)
+            free.append(bundle)
+            try:
+                yield key, ray.get(ref)
+            except Exception as e:  # retried f.retries times already
+                yield key, e
 
     def attack(self, candidates: list[Candidate]) -> list[FarmResult]:
         """Run every job of every candidate (skipping jobs already FINISHED in MLflow) and log
@@ -175,14 +200,20 @@ class Farm:
                     done[c.run_id][(kind, name)] = previous
                 else:
                     jobs.append((c, kind, name))
-        bundles = [{"CPU": f.cpus_per_job, **({"GPU": f.gpus_per_job} if f.gpus_per_job else {})}
-                   for _ in range(min(self.slots, max(len(jobs), 1)))]  # fmt: skip
-        pg = placement_group(bundles, strategy="PACK")
+        bundle = {"CPU": f.cpus_per_job + self.data_cpus,
+                  **({"GPU": f.gpus_per_job} if f.gpus_per_job else {})}  # fmt: skip
+        num_bundles = min(self.slots, max(len(jobs), len(f.adversaries), 1))
+        pg = placement_group([bundle] * num_bundles, strategy="PACK")
         ray.get(pg.ready())
         try:
             judge = None
             if any(kind == "reconstruction" for _, kind, _ in jobs):
-                judges = self._train_judges(pg)
+                calls = [(a, _judge, (a, study, self.data_ref)) for a in f.adversaries]
+                judges = {}
+                for name, result in self._run(pg, num_bundles, calls):
+                    if isinstance(result, Exception):
+                        raise result
+                    judges[name] = result
                 judge = max(judges.values(), key=lambda j: (j["privacy_acc_clip"],
                                                            j["privacy_acc"]))  # fmt: skip
                 self.say(f"  farm: judge of reconstructions: {judge['name']} on raw frames, "
@@ -197,17 +228,13 @@ class Farm:
                     done[c.run_id][(kind, name)] = result
                     jobs.remove((c, kind, name))
             self.say(f"  farm: {len(jobs)} jobs for {len(candidates)} encoders "
-                     f"({len(bundles)} at a time)")  # fmt: skip
-            pending = {self._remote(_job, pg, kind, name, c, study, self.data_ref,
-                                    judge if kind == "reconstruction" else None): (c, kind, name)
-                       for c, kind, name in jobs}  # fmt: skip
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                c, kind, name = pending.pop(ready[0])
-                try:
-                    result = ray.get(ready[0])
-                except Exception as e:  # retried f.retries times already
-                    self._log_job(c, kind, name, {}, failed=str(e).splitlines()[0])
+                     f"({num_bundles} at a time)")  # fmt: skip
+            calls = [((c, kind, name), _job, (kind, name, c, study, self.data_ref,
+                                               judge if kind == "reconstruction" else None))
+                     for c, kind, name in jobs]  # fmt: skip
+            for (c, kind, name), result in self._run(pg, num_bundles, calls):
+                if isinstance(result, Exception):
+                    self._log_job(c, kind, name, {}, failed=str(result).splitlines()[0])
                     continue
                 self._log_job(c, kind, name, result)
                 done[c.run_id][(kind, name)] = result
@@ -219,12 +246,6 @@ class Farm:
             self.tracker.log_metrics(c.run_id, metrics)
             out.append(FarmResult(c, metrics))
         return out
-
-    def _train_judges(self, pg) -> dict[str, dict[str, Any]]:
-        """Every adversary trained on raw frames, by name: scores and weights."""
-        names = self.study.farm.adversaries
-        refs = [self._remote(_judge, pg, a, self.study, self.data_ref) for a in names]
-        return dict(zip(names, ray.get(refs), strict=True))
 
     def _finished_job(self, c: Candidate, kind: str, name: str) -> dict[str, float] | None:
         runs = self.tracker.find_runs(self.exp, kind, c.run_id, {ADVERSARY: name})
