@@ -156,6 +156,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _address_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
+
+
+def _tracking_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
+
+
+def _set_flag(p: argparse.ArgumentParser, helptext: str) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=helptext)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="privar", description="Privacy-preserving action recognition studies.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -166,17 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         run = sub.add_parser(name, help=helptext)
         run.add_argument("study", help="study file (YAML), e.g. studies/smoke.yaml")
-        run.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
-        run.add_argument(
-            "--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)"
-        )
-        run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                         help="override a study field, e.g. --set search.num_trials=4")  # fmt: skip
+        _address_flag(run)
+        _tracking_flag(run)
+        _set_flag(run, "override a study field, e.g. --set search.num_trials=4")
         run.set_defaults(func=cmd_run)
 
     par = sub.add_parser("pareto", help="the study's Pareto front from MLflow: table, CSV, plot")
     par.add_argument("study", help="study file (YAML)")
-    par.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
+    _tracking_flag(par)
     par.add_argument("--out", help="folder for pareto.csv and pareto.png (default: the run's)")
     par.set_defaults(func=cmd_pareto)
 
@@ -184,20 +193,19 @@ def build_parser() -> argparse.ArgumentParser:
     farm.add_argument("--run", help="a finished trial's MLflow run id")
     farm.add_argument("--checkpoint", help="an encoder.pt or a training checkpoint file")
     farm.add_argument("--study", help="study file (YAML); needed with --checkpoint")
-    farm.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
-    farm.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
+    _address_flag(farm)
+    _tracking_flag(farm)
     farm.set_defaults(func=cmd_farm)
 
     train = sub.add_parser("train", help="train the study's scheme once, without search")
     train.add_argument("study", help="study file (YAML)")
-    train.add_argument("--address", help="an existing Ray cluster (default: start a local Ray)")
+    _address_flag(train)
     train.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
     train.set_defaults(func=cmd_train)
 
     val = sub.add_parser("validate", help="check study files; builds nothing, reads no data")
     val.add_argument("study", nargs="+", help="study files (YAML)")
-    val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a field first, e.g. --set adversarial.alpha=2")  # fmt: skip
+    _set_flag(val, "override a field first, e.g. --set adversarial.alpha=2")
     val.set_defaults(func=cmd_validate)
 
     data = sub.add_parser("data", help="datasets: generate, scan, check")

@@ -225,10 +225,11 @@ class ClipStream:
         Data tasks would only add a scheduling round trip per batch, and a trial would need
         spare CPUs for them besides its own."""
         d, collate = self.data, _Collate()
-        for i in range(0, len(self.ids), self.batch_size):
-            rows = _rows(d.records, self.ids[i : i + self.batch_size])
-            cols = {k: np.array([r[k] for r in rows]) for k in ("video", "num_frames", "action",
-                                                                 "privacy")}  # fmt: skip
+        rows = _rows(d.records, self.ids)  # label lookup once per epoch, not once per batch
+        for i in range(0, len(rows), self.batch_size):
+            chunk = rows[i : i + self.batch_size]
+            cols = {k: np.array([r[k] for r in chunk]) for k in ("video", "num_frames", "action",
+                                                                  "privacy")}  # fmt: skip
             yield collate(_load_clips(cols, d.spec, self.train, d.seed, self.epoch, d.cache,
                                       d.decoder))  # fmt: skip
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from ray import tune
 
@@ -61,7 +62,7 @@ def load_encoder(path: str | Path) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def encoded_samples(data: StudyData, encoder: torch.nn.Module, n: int) -> torch.Tensor | None:
+def encoded_samples(data: StudyData, encoder: torch.nn.Module, n: int) -> np.ndarray | None:
     """Raw over encoded middle frames of the first ``n`` validation clips, as one image."""
     if n < 1:
         return None

@@ -112,6 +112,7 @@ def against_baseline(front: list[dict], baseline: dict) -> str:
 def _register(tracker: Tracker, study_name: str, front: list[dict], knee: str | None, out: Path,
               clip_shape: tuple[int, int, int], say: Callable[[str], None]) -> None:  # fmt: skip
     """Front encoders as model versions with aliases, each exported for the camera."""
+    import torch
     from mlflow.exceptions import MlflowException
 
     from privar.export import export_encoder
@@ -130,8 +131,6 @@ def _register(tracker: Tracker, study_name: str, front: list[dict], knee: str | 
         if row["run_id"] == knee:
             client.set_registered_model_alias(name, "knee", version.version)
         if row.get("encoder_file") and Path(row["encoder_file"]).exists():
-            import torch
-
             encoder = load_encoder(row["encoder_file"])
             info = export_encoder(encoder, torch.rand(1, 3, *clip_shape),
                                   out / f"camera-{rank}.ts")  # fmt: skip
