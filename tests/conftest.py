@@ -1,12 +1,22 @@
-"""Shared fixtures: real video files written with PyAV, and one real local Ray per session."""
+"""Shared fixtures: real video files written with PyAV, one real local Ray per session, and one
+real `mlflow server` per session."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from privar.data.manifest import VideoRecord
 from privar.data.probe import probe_records
@@ -47,6 +57,41 @@ def ray_local() -> Iterator[dict]:
     disconnect()
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> Iterator[str]:
+    """A real `mlflow server` (sqlite backend, artifacts served) on a free port, stopped by pid."""
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
+         "--port", str(port), "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
+        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(uri + "/health", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("mlflow server did not come up") from None
+                time.sleep(0.5)
+        yield uri
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and its gunicorn/uvicorn workers
+        server.wait(30)
+
+
 def colour_motion_videos(root: Path, num_videos: int, num_train: int, size: tuple[int, int],
                          num_frames: int) -> list[VideoRecord]:  # fmt: skip
     """Real videos of moving noise: 2 actions (which way the texture moves) x 2 actors (a strong
@@ -76,3 +121,37 @@ def colour_motion_data(tmp_path_factory, ray_local) -> StudyData:
     )
     data.prepare()
     return data
+
+
+def tiny_study(name: str, root: str | Path = "synthetic", out: str | Path = "out",
+               changes: dict[str, Any] | None = None) -> str:  # fmt: skip
+    """The suite's end-to-end study file, as YAML: 2 trials of 1 epoch on 8-frame 32x32 clips of
+    a small synthetic set, farmed by two baby adversaries, the baby reconstruction UNet and the
+    identity baseline. ``changes`` replaces dotted keys (``{"train.epochs": 3}``; ``None``
+    values included). Relative paths resolve where ``privar`` runs."""
+    study: dict[str, Any] = {
+        "name": name,
+        "data": {"adapter": "synthetic", "root": str(root),
+                 "options": {"num_actors": 3, "num_actions": 2, "clips_per_pair": 4,
+                             "num_frames": 10, "height": 32, "width": 32},
+                 "clip_len": 8, "size": [32, 32]},
+        "scheme": "adversarial",
+        "encoder": {"name": "bdq"},
+        "action_model": {"name": "baby3d"},
+        "privacy_model": {"name": "baby2d"},
+        "train": {"epochs": 1, "batch_size": 8, "optimizer": "adam", "lr": 0.003},
+        "search": {"sampler": "random", "num_trials": 2, "concurrency": 2,
+                   "space": {"adversarial.alpha": {"type": "loguniform", "low": 0.1, "high": 8.0},
+                             "encoder.params.levels": {"type": "choice", "values": [4, 8]}}},
+        "farm": {"adversaries": ["baby2d", "baby2d_wide"], "epochs": 1,
+                 "reconstruction": "baby_unet3d", "recon_epochs": 1,
+                 "baselines": [{"name": "identity"}]},
+        "out_dir": str(out),
+    }  # fmt: skip
+    for dotted, value in (changes or {}).items():
+        *parents, leaf = dotted.split(".")
+        node = study
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return yaml.safe_dump(study, sort_keys=False)

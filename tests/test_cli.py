@@ -1,15 +1,12 @@
-"""The `privar` command as a user runs it: real files, a real local Ray, a real two-node Ray on
-loopback, and one-line errors with exit code 2 for mistakes a user can make."""
+"""The `privar` command as a user runs it: real files, a real local Ray (two nodes with separate
+filesystems are test_two_nodes.py's), and one-line errors with exit code 2 for mistakes a user
+can make."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -148,64 +145,3 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def test_run_on_a_two_node_cluster(tmp_path: Path, dataset: Path) -> None:
-    """A head and a worker node, each a real `ray start` on loopback, stopped by pid."""
-    port = _free_port()
-    ray = str(BIN / "ray")
-    # Short: Ray's unix sockets live under the temp dir, and socket paths stop at 107 bytes.
-    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
-    common = ["--block", "--num-cpus=1", "--disable-usage-stats"]
-    # A node joining a cluster sends the token (~/.ray/auth_token) only in token mode.
-    env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token"}
-    nodes = [subprocess.Popen(
-        [ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
-         "--include-dashboard=false", f"--temp-dir={temp}", *common],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )]  # fmt: skip
-    try:
-        _wait_for_port(port)
-        nodes.append(subprocess.Popen(
-            [ray, "start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1",
-             *common],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-        ))  # fmt: skip
-        _wait_for_cpus(f"127.0.0.1:{port}", 2, env)  # the worker joins seconds after it starts
-        p = run("run", str(_study(tmp_path, dataset)), "--address", f"127.0.0.1:{port}",
-                cwd=tmp_path)  # fmt: skip
-        assert p.returncode == 0, p.stderr[-3000:]
-        assert f"Ray 2 CPUs at 127.0.0.1:{port}" in p.stdout
-        assert "epoch 1/1" in p.stdout and "Pareto front of tiny" in p.stdout
-    finally:
-        for node in reversed(nodes):  # `ray start --block` stops its node's processes on SIGTERM
-            node.terminate()
-            try:
-                node.wait(30)
-            except subprocess.TimeoutExpired:
-                node.kill()
-                node.wait()
-        shutil.rmtree(temp, ignore_errors=True)
-
-
-def _wait_for_cpus(address: str, cpus: int, env: dict, timeout_s: float = 60) -> None:
-    probe = ("import ray, sys, time\n"
-             f"ray.init(address={address!r}, logging_level='ERROR')\n"
-             f"t = time.monotonic() + {timeout_s}\n"
-             f"while ray.cluster_resources().get('CPU', 0) < {cpus} and time.monotonic() < t:\n"
-             "    time.sleep(0.5)\n"
-             "print(ray.cluster_resources().get('CPU', 0))\n")  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
-                         timeout=timeout_s + 60)  # fmt: skip
-    assert out.stdout.strip().endswith(f"{cpus:.1f}"), out.stderr[-2000:]
-
-
-def _wait_for_port(port: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"Ray head on port {port} did not start in {timeout_s} s")

@@ -1,6 +1,7 @@
 """The farm on a real local Ray with a real MLflow store: a candidate whose jobs crash is
 logged as FAILED without losing the others, results aggregate onto the candidate's run, and a
-second pass skips every job that already finished."""
+second pass skips every job that already finished. Trained encoders reach the jobs as MLflow
+artifacts, downloaded inside the Ray task, as on a cluster."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from privar.data.stream import StudyData
+from privar.encoders.artifact import ENCODER_FOLDER
 from privar.farm.run import Candidate, Farm, aggregate
+from privar.resources import concurrency
 from privar.study import EncoderConfig, FarmConfig, Study, TrainConfig
 from privar.tracking import Tracker
 
@@ -42,9 +45,13 @@ def test_a_crashing_candidate_fails_alone_and_finished_jobs_are_not_redone(
     parent = tracker.create_run(exp, "study", "farmtest")
     good = Candidate("identity", tracker.create_run(exp, "baseline", "identity", parent),
                      encoder=EncoderConfig("identity"))  # fmt: skip
+    # A trial whose encoder artifact is junk: each job downloads it from MLflow, fails to load.
     corrupt = tmp_path / "encoder.pt"
     corrupt.write_bytes(b"not a checkpoint")
-    bad = Candidate("corrupt", tracker.create_run(exp, "trial", "corrupt", parent), str(corrupt))
+    bad_run = tracker.create_run(exp, "trial", "corrupt", parent)
+    tracker.log_artifact(bad_run, corrupt, ENCODER_FOLDER)
+    corrupt.unlink()  # the jobs get it from MLflow alone
+    bad = Candidate("corrupt", bad_run, encoder_run=bad_run)
 
     farm = Farm(study, colour_motion_data, tracker, exp, say=lambda _: None)
     results = {r.candidate.label: r.metrics for r in farm.attack([good, bad])}
@@ -60,6 +67,9 @@ def test_a_crashing_candidate_fails_alone_and_finished_jobs_are_not_redone(
     assert children(bad.run_id) == {"adversary": "FAILED", "action": "FAILED"}
     failed = tracker.client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{bad.run_id}'")
     assert all(r.data.tags["privar.error"] for r in failed)
+    # The download worked; the junk file itself is what failed, named by run and artifact.
+    assert all("not a readable encoder file" in r.data.tags["privar.error"] for r in failed), [
+        r.data.tags["privar.error"] for r in failed]  # fmt: skip
     logged = tracker.client.get_run(good.run_id).data.metrics
     assert logged["privacy_acc_worst"] == pytest.approx(results["identity"]["privacy_acc_worst"])
 
@@ -85,6 +95,7 @@ def test_without_a_clip_cache_jobs_decode_in_their_own_bundle(
     exp = tracker.experiment(study.name)
     run = tracker.create_run(exp, "baseline", "identity")
     farm = Farm(study, uncached, tracker, exp, say=lambda _: None)
-    assert farm.slots == 1
+    assert farm.bundle == {"CPU": 2.0}  # the job's CPU and one for its Ray Data tasks
+    assert concurrency([farm.bundle], farm.capacity, 4) == 1
     (result,) = farm.attack([Candidate("identity", run, encoder=EncoderConfig("identity"))])
     assert set(result.metrics) == {"privacy_acc_worst", "privacy_acc_mean", "action_acc_fresh"}

@@ -3,6 +3,7 @@ cache is built once, and a video that breaks after probing is quarantined while 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,24 @@ def test_cache_is_built_once(ray_local, records, tmp_path: Path) -> None:
     second = StudyData(records, SPEC, cache_root=tmp_path / "cache").prepare()
     assert second.folder == first.folder
     assert (second.folder / "frames.u8").stat().st_mtime_ns == stamp
+
+
+def test_a_node_without_the_cache_decodes_its_own_copy_once(ray_local, records,
+                                                            tmp_path: Path) -> None:  # fmt: skip
+    """What a trial on another node sees with a node-local cache_dir: the driver's cache
+    object, but no files. It decodes the same clips here, once; a second job reuses them."""
+    data = StudyData(records, SPEC, cache_root=tmp_path / "cache", seed=1)
+    folder = data.prepare().folder
+    want = _collect(data, "test", train=False)
+    shutil.rmtree(folder)  # the other node's disk
+    data.ensure_cache()
+    assert (folder / "COMPLETE").exists() and (folder / "quarantine.json").exists()
+    got = _collect(data, "test", train=False)
+    assert sorted(got) == sorted(want)
+    assert all(np.array_equal(got[v][0], want[v][0]) for v in want)
+    stamp = (folder / "frames.u8").stat().st_mtime_ns
+    data.ensure_cache()
+    assert (folder / "frames.u8").stat().st_mtime_ns == stamp
 
 
 @pytest.mark.parametrize("cached", [True, False])

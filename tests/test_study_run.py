@@ -5,90 +5,26 @@ a real local Ray, real synthetic videos decoded by decord; the run tree is read 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+from conftest import tiny_study
+
 BIN = Path(sys.executable).parent
 PRIVAR = str(BIN / "privar")
 
-STUDY = """\
-name: {name}
-data:
-  adapter: synthetic
-  root: {root}
-  options: {{num_actors: 3, num_actions: 2, clips_per_pair: 4, num_frames: 10, height: 32,
-            width: 32}}
-  clip_len: 8
-  size: [32, 32]
-scheme: adversarial
-encoder: {{name: bdq}}
-action_model: {{name: baby3d}}
-privacy_model: {{name: baby2d}}
-train: {{epochs: {epochs}, batch_size: 8, optimizer: adam, lr: 0.003}}
-search:
-  sampler: random
-  num_trials: 2
-  concurrency: 2
-  space:
-    adversarial.alpha: {{type: loguniform, low: 0.1, high: 8.0}}
-    encoder.params.levels: {{type: choice, values: [4, 8]}}
-farm:
-  adversaries: [baby2d, baby2d_wide]
-  epochs: 1
-  reconstruction: baby_unet3d
-  recon_epochs: 1
-  baselines: [{{name: identity}}]
-out_dir: {out}
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory) -> Iterator[str]:
-    """A real `mlflow server` (sqlite backend, artifacts served) on a free port, stopped by pid."""
-    root = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
-    server = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
-        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(uri + "/health", timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("mlflow server did not come up") from None
-                time.sleep(0.5)
-        yield uri
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server and its gunicorn/uvicorn workers
-        server.wait(30)
 
 
 def _study(tmp_path: Path, name: str, epochs: int = 1) -> Path:
     path = tmp_path / f"{name}.yaml"
-    path.write_text(STUDY.format(name=name, root=tmp_path / "synthetic", epochs=epochs,
-                                 out=tmp_path / "out"))  # fmt: skip
+    path.write_text(tiny_study(name, tmp_path / "synthetic", tmp_path / "out",
+                               {"train.epochs": epochs}))  # fmt: skip
     return path
 
 
@@ -124,6 +60,7 @@ def test_run_logs_the_whole_tree_and_picks_a_front(mlflow_server: str, tmp_path:
         assert len(client.get_metric_history(t.info.run_id, "action_acc")) == 1  # 1 epoch
         files = {a.path for a in client.list_artifacts(t.info.run_id, "encoder")}
         assert files == {"encoder/encoder.pt"}
+        assert t.data.tags["privar.encoder_artifact"] == "encoder/encoder.pt"
         assert [a.path for a in client.list_artifacts(t.info.run_id, "samples")] == [
             "samples/encoded.png"]  # fmt: skip
         # The farm: both adversaries, the reconstruction and a fresh action model, as children.
@@ -151,6 +88,9 @@ def test_run_logs_the_whole_tree_and_picks_a_front(mlflow_server: str, tmp_path:
     assert "pareto-1" in model.aliases and "knee" in model.aliases
     front_run = client.get_model_version_by_alias("tree-encoder", "pareto-1").run_id
     assert front_run in {t.info.run_id for t in trials}
+    # Exported for the camera from the encoder downloaded from MLflow.
+    assert "pareto-1" in p.stdout and "exported" in p.stdout
+    assert [a.path for a in client.list_artifacts(front_run, "camera")] == ["camera/camera-1.ts"]
 
     # `privar pareto` reads the same front back from MLflow alone.
     out = tmp_path / "again"
@@ -166,21 +106,41 @@ def test_run_logs_the_whole_tree_and_picks_a_front(mlflow_server: str, tmp_path:
     assert p.returncode == 0, p.stderr[-3000:]
     assert "privacy_acc_worst" in p.stdout
 
-    # `privar farm --checkpoint` attacks a saved encoder file, as its own run.
-    saved = trials[1].data.tags["privar.encoder_file"]
+    # `privar farm --checkpoint` attacks an encoder file the user has, as its own run: the file
+    # is logged as that run's encoder artifact first, and the farm's jobs download it.
+    saved = client.download_artifacts(trials[1].info.run_id, "encoder/encoder.pt",
+                                      str(tmp_path))  # fmt: skip
     p = _privar("farm", "--checkpoint", saved, "--study", str(study), "--tracking-uri",
                 mlflow_server, cwd=tmp_path)  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
     (ckpt,) = client.search_runs([exp.experiment_id], "tags.`privar.kind` = 'checkpoint'")
     assert ckpt.info.status == "FINISHED" and "privacy_acc_worst" in ckpt.data.metrics
+    assert ckpt.data.tags["privar.encoder_artifact"] == "encoder/encoder.pt"
+    assert [a.path for a in client.list_artifacts(ckpt.info.run_id, "encoder")] == [
+        "encoder/encoder.pt"]  # fmt: skip
+
+    # Nothing node-local crosses nodes: no tag or param of any run names a path under this
+    # machine's tmp_path. The one exception is the study run's own search folder, which only
+    # `privar resume` reads, on the driver that wrote it.
+    local = str(tmp_path)
+    for r in client.search_runs([exp.experiment_id], max_results=1000):
+        tags = dict(r.data.tags)
+        if r.info.run_id == sid:
+            assert tags.pop("privar.folder").startswith(local)
+        leaks = {k: v for k, v in {**r.data.params, **tags}.items() if local in v}
+        assert not leaks, (r.info.run_name, leaks)
 
 
 def test_resume_after_a_killed_driver_finishes_without_duplicates(
     mlflow_server: str, tmp_path: Path
 ) -> None:
+    """The search's state lives in ``--storage``; the resuming driver has none of the first
+    driver's files (its output folder is deleted), as if it ran on another machine."""
     study = _study(tmp_path, "resumed", epochs=3)
+    storage = str(tmp_path / "shared-storage")
     driver = subprocess.Popen(
-        [PRIVAR, "run", str(study), "--tracking-uri", mlflow_server], cwd=tmp_path,
+        [PRIVAR, "run", str(study), "--tracking-uri", mlflow_server, "--storage", storage],
+        cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     seen = []
@@ -192,7 +152,9 @@ def test_resume_after_a_killed_driver_finishes_without_duplicates(
     driver.wait(30)
     assert any("epoch 2/3" in s for s in seen), "".join(seen)[-3000:]
 
-    p = _privar("resume", str(study), "--tracking-uri", mlflow_server, cwd=tmp_path)
+    shutil.rmtree(tmp_path / "out")  # the first driver's own disk
+    p = _privar("resume", str(study), "--tracking-uri", mlflow_server, "--storage", storage,
+                cwd=tmp_path)  # fmt: skip
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     client = MlflowClient(mlflow_server)
     exp = client.get_experiment_by_name("resumed")
@@ -200,8 +162,13 @@ def test_resume_after_a_killed_driver_finishes_without_duplicates(
     assert len(studies) == 1 and studies[0].info.status == "FINISHED"
     trials = client.search_runs([exp.experiment_id], "tags.`privar.kind` = 'trial'")
     assert len(trials) == 2 and len({t.data.tags["privar.trial"] for t in trials}) == 2
+    first_epochs = []
     for t in trials:
         assert t.info.status == "FINISHED"
         steps = [m.step for m in client.get_metric_history(t.info.run_id, "action_acc")]
         assert sorted(set(steps)) == [0, 1, 2]  # every epoch logged, none lost
+        first_epochs.append(steps.count(0))
         assert "privacy_acc_worst" in t.data.metrics
+    # The trial that had reported epoch 2/3 went on from its checkpoint in the storage: its
+    # first epoch was not trained (and logged) again.
+    assert 1 in first_epochs, first_epochs

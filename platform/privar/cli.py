@@ -104,9 +104,11 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from privar.studyrun import run_study
 
+    overrides = _key_values(args.set, "--set")
+    if args.storage:  # the same as --set search.storage=URI, checked like it
+        overrides["search.storage"] = args.storage
     return run_study(args.study, address=args.address, tracking_uri=args.tracking_uri,
-                     overrides=_key_values(args.set, "--set"),
-                     resume=args.command == "resume")  # fmt: skip
+                     overrides=overrides, resume=args.command == "resume")  # fmt: skip
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
@@ -156,6 +158,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    from privar.submit import run_args, submit_study
+
+    overrides = _key_values(args.set, "--set")
+    if args.storage:  # checked here as `privar run --storage` checks it
+        overrides["search.storage"] = args.storage
+    job_args = run_args(args.study, args.tracking_uri, args.set, args.storage)
+    try:  # the job runs this privar's `run` on the cluster: its command line must parse here
+        build_parser().parse_args(job_args)
+    except UserError as e:
+        raise UserError(f"submit: the job's `privar {' '.join(job_args)}`: {e}") from None
+    return submit_study(args.study, args.address, tracking_uri=args.tracking_uri, sets=args.set,
+                        overrides=overrides, storage=args.storage, follow=args.follow)  # fmt: skip
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from privar.submit import status
+
+    return status(args.address)
+
+
 def _address_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="an existing Ray cluster (default: a local Ray)")
 
@@ -181,7 +204,25 @@ def build_parser() -> argparse.ArgumentParser:
         _address_flag(run)
         _tracking_flag(run)
         _set_flag(run, "override a study field, e.g. --set search.num_trials=4")
+        run.add_argument("--storage", help="where Tune keeps the search's state and checkpoints: "
+                         "a folder every node shares or an object-store URI (search.storage)")
         run.set_defaults(func=cmd_run)
+
+    dashboard = "the cluster's Ray dashboard, http://HEAD:8265"
+    submit = sub.add_parser("submit", help="run a study on a cluster as a Ray job (Jobs API)")
+    submit.add_argument("study", help="study file (YAML); it travels as the job's working dir")
+    submit.add_argument("--address", required=True, help=dashboard)
+    _tracking_flag(submit)
+    _set_flag(submit, "override a study field, e.g. --set search.num_trials=4")
+    submit.add_argument("--storage", help="the job's `privar run --storage`: a folder every "
+                        "node shares or an object-store URI (search.storage)")
+    submit.add_argument("--follow", action="store_true",
+                        help="stream the job's logs; exit 0 when it succeeds, 1 when not")
+    submit.set_defaults(func=cmd_submit)
+
+    stat = sub.add_parser("status", help="the cluster's privar jobs and how far each got")
+    stat.add_argument("--address", required=True, help=dashboard)
+    stat.set_defaults(func=cmd_status)
 
     par = sub.add_parser("pareto", help="the study's Pareto front from MLflow: table, CSV, plot")
     par.add_argument("study", help="study file (YAML)")

@@ -1,4 +1,5 @@
-"""Connecting to Ray: a local Ray started by privar, or an existing cluster at an address."""
+"""Connecting to Ray (a local Ray started by privar, or an existing cluster at an address) and
+reading what the cluster has and what its autoscaler can add (:func:`capacity`)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,15 @@ import logging
 import os
 import socket
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from privar.errors import UserError
+from privar.resources import Capacity, NodeType, describe
+
+# Where `ray up` leaves the autoscaler's config on the head node (and the autoscaler reads it).
+BOOTSTRAP_CONFIG = Path("~/ray_bootstrap_config.yaml")
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> dict[str, float]:
@@ -70,3 +78,68 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError as e:
         raise UserError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from None
+
+
+def capacity() -> Capacity:
+    """The connected cluster's alive nodes (total resources) and the worker types its autoscaler
+    can add. The autoscaler's node types come from the cluster config an autoscaler reports to
+    Ray (KubeRay, autoscaler v2), else from ``~/ray_bootstrap_config.yaml`` where ``ray up``
+    puts it on the head: the driver of a submitted study runs there."""
+    import ray
+
+    nodes = [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
+    workers = [n for n in nodes if "node:__internal_head__" not in n]
+    types = _reported_node_types() or _bootstrap_node_types(BOOTSTRAP_CONFIG.expanduser())
+    # Which workers of a type are already up: Ray's node records do not name their type, so
+    # count the workers whose CPU and GPU match it.
+    counted = [NodeType(t.name, t.resources, t.max_workers, sum(
+        1 for w in workers if t.resources is not None and all(
+            w.get(k, 0.0) == t.resources.get(k, 0.0) for k in ("CPU", "GPU"))))
+        for t in types]  # fmt: skip
+    return Capacity(tuple(nodes), tuple(counted))
+
+
+def _reported_node_types() -> list[NodeType]:
+    try:
+        from ray._private.state import state
+
+        config = state.get_cluster_config()
+    except Exception:  # a private API: absent or changed, fall back to the file
+        return []
+    if config is None:
+        return []
+    return [NodeType(g.name, dict(g.resources), g.max_count if g.max_count >= 0 else 10**6)
+            for g in config.node_group_configs]  # fmt: skip
+
+
+def _bootstrap_node_types(path: Path) -> list[NodeType]:
+    """Worker types of an autoscaler config file (``available_node_types`` less the head's),
+    capped by the config's global ``max_workers``."""
+    try:
+        config: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    head = config.get("head_node_type")
+    cap = int(config.get("max_workers", 10**6))
+    out = []
+    for name, t in (config.get("available_node_types") or {}).items():
+        if name == head or not isinstance(t, dict):
+            continue
+        resources = t.get("resources")
+        out.append(NodeType(name, dict(resources) if resources else None,
+                            min(int(t.get("max_workers", cap)), cap)))  # fmt: skip
+    return out
+
+
+def waiting_for(cap: Capacity) -> str:
+    """What a waiting placement group waits for, in words: the resources free now, and the
+    workers the autoscaler can still add."""
+    import ray
+
+    free = {k: v for k, v in ray.available_resources().items() if k in ("CPU", "GPU")}
+    text = f"free now {describe(free)}"
+    growable = [f"{t.max_workers - t.running} x {t.name}" for t in cap.node_types
+                if t.max_workers > t.running]  # fmt: skip
+    if growable:
+        return text + f"; the autoscaler can add {', '.join(growable)}"
+    return text + "; waiting for running work to finish (no autoscaler can add nodes)"

@@ -203,7 +203,10 @@ class SearchConfig:
     """Ray Tune + Optuna over ``space`` (dotted study keys, as ``--set`` takes them, to
     :class:`Param`), with two objectives: in-loop ``action_acc`` up, ``privacy_acc`` down.
     ``concurrency`` trials run at once; ``early_stop`` ends hopeless trials with ASHA after
-    ``grace_epochs`` (Optuna is told they were pruned, so they never reach the front)."""
+    ``grace_epochs`` (Optuna is told they were pruned, so they never reach the front).
+    ``storage``: where Tune keeps the search's state and the trials' checkpoints: a folder
+    every node and a resuming driver can read (NFS) or an object-store URI (``s3://...``);
+    default: the study run's output folder, which only works on one machine."""
 
     sampler: str = "nsga2"
     num_trials: int = 8
@@ -211,6 +214,7 @@ class SearchConfig:
     early_stop: bool = False
     grace_epochs: int = 2
     space: dict[str, Param] = field(default_factory=dict)
+    storage: str | None = None
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -239,9 +243,12 @@ class FarmConfig:
     baselines: tuple[EncoderConfig, ...] = ()
     cpus_per_job: float = 1.0
     gpus_per_job: float = 0.0
+    memory_gb_per_job: float = 0.0
     retries: int = 2
 
     def __post_init__(self) -> None:
+        if self.memory_gb_per_job < 0:
+            raise ValueError(f"memory_gb_per_job: must be >= 0, got {self.memory_gb_per_job}")
         if self.candidates not in ("all", "pareto"):
             raise ValueError(f"candidates: {self.candidates!r} is not all or pareto")
         if not self.adversaries:
@@ -254,17 +261,19 @@ class FarmConfig:
 
 @dataclass(frozen=True)
 class ResourcesConfig:
-    """What one trial reserves (a placement group): ``cpus`` and a ``gpu`` fraction for its
-    training, plus ``data_cpus`` for the Ray Data tasks it starts, so the data pipeline never
-    starves behind the trials."""
+    """What one trial reserves (a placement group): ``cpus``, a ``gpu`` fraction and
+    ``memory_gb`` (Ray's ``memory`` resource; 0 asks none) for its training, plus ``data_cpus``
+    for the Ray Data tasks it starts, so the data pipeline never starves behind the trials.
+    Concurrency is capped by how many such groups the cluster holds or can grow to."""
 
     cpus: float = 1.0
     gpu: float = 0.0
     data_cpus: float = 0.0
+    memory_gb: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.cpus <= 0 or self.gpu < 0 or self.data_cpus < 0:
-            raise ValueError("cpus > 0, gpu >= 0 and data_cpus >= 0 required")
+        if self.cpus <= 0 or self.gpu < 0 or self.data_cpus < 0 or self.memory_gb < 0:
+            raise ValueError("cpus > 0, gpu >= 0, data_cpus >= 0 and memory_gb >= 0 required")
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,16 @@ Ray, prepare the data once (generate the synthetic set if missing, probe, decode
 cache), open the study's MLflow run, search, farm the candidates, and print the front.
 
 Every ``privar run`` is a new study run in the study's MLflow experiment, with its own search
-folder ``out_dir/<name>/<study run id>/``; ``privar resume`` picks the newest study run that did
-not finish and continues its search and farm where they stopped.
+folder ``out_dir/<name>/<study run id>/`` on the driver; ``privar resume`` picks the newest study
+run that did not finish and continues its search and farm where they stopped. The study file and
+the resolved study are artifacts of the study run, trained encoders artifacts of their trial
+runs: ``privar farm`` reads both back from MLflow, never from a path another machine wrote.
 """
 
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,18 +24,19 @@ from pathlib import Path
 import yaml
 
 from privar import pareto
-from privar.cluster import connect
+from privar.cluster import capacity, connect
 from privar.data.pipeline import open_study_data
 from privar.data.stream import StudyData
 from privar.errors import UserError
-from privar.farm.run import Candidate, Farm
+from privar.farm.run import FARM_KEYS, Candidate, Farm, job_bundle
+from privar.front import select_front
+from privar.resources import check_group
 from privar.study import Study, load_study, with_overrides
 from privar.tracking import Tracker, resolve_uri
-from privar.tracking.front import select_front
-from privar.tracking.runs import BASELINE, ENCODER, TRIAL
+from privar.tracking.runs import CHECKPOINT, ENCODER, ENCODER_SAVED, FOLDER, PARENT, STUDY, TRIAL
 from privar.train.common import eval_split
 
-FOLDER_TAG = "privar.folder"
+RESOLVED = "study/resolved"  # the study run's artifact folder of the resolved study.yaml
 
 
 def _say(msg: str) -> None:
@@ -56,20 +60,19 @@ def _open_study_run(tracker: Tracker, study: Study, path: str,
     unfinished one to resume."""
     experiment_id = tracker.experiment(study.name)
     if resume:
-        for run in tracker.find_runs(experiment_id, "study"):
-            if run.info.status != "FINISHED" and FOLDER_TAG in run.data.tags:
-                tracker.client.update_run(run.info.run_id, status="RUNNING")
-                return experiment_id, run.info.run_id, Path(run.data.tags[FOLDER_TAG])
+        for run in tracker.study_runs(study.name):
+            if run.info.status != "FINISHED":
+                tracker.reopen(run.info.run_id)
+                return experiment_id, run.info.run_id, Path(run.data.tags[FOLDER])
         raise UserError(f"{path}: no unfinished run of study {study.name!r} in {tracker.uri}")
-    run_id = tracker.create_run(experiment_id, "study", study.name,
-                                tags={"privar.study": study.name})  # fmt: skip
+    run_id = tracker.create_run(experiment_id, "study", study.name, tags={STUDY: study.name})
     folder = (Path(study.out_dir) / study.name / run_id).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     resolved = folder / "study.yaml"
     resolved.write_text(yaml.safe_dump(_plain(asdict(study)), sort_keys=False))
-    tracker.set_tags(run_id, {FOLDER_TAG: str(folder)})
+    tracker.set_tags(run_id, {FOLDER: str(folder)})  # for `privar resume`, on this machine
     tracker.log_artifact(run_id, path, "study")
-    tracker.log_artifact(run_id, resolved, "study/resolved")
+    tracker.log_artifact(run_id, resolved, RESOLVED)
     tracker.log_params(run_id, {"scheme": study.scheme, "encoder": study.encoder.name,
                                 "action_model": study.action_model.name,
                                 "privacy_model": study.privacy_model.name,
@@ -91,7 +94,7 @@ def run_study(path: str, address: str | None = None, tracking_uri: str | None = 
               overrides: dict | None = None, resume: bool = False,
               say: Callable[[str], None] = _say) -> int:  # fmt: skip
     from privar.search.trial import SearchContext
-    from privar.search.tuner import has_search_state, run_search
+    from privar.search.tuner import has_search_state, plan_trials, run_search
 
     t0 = time.monotonic()
     study = load_checked(path, overrides)
@@ -102,7 +105,13 @@ def run_study(path: str, address: str | None = None, tracking_uri: str | None = 
         f"Ray {resources.get('CPU', 0):g} CPUs{f' at {address}' if address else ' (local)'}, "
         f"MLflow {tracker.uri}")  # fmt: skip
 
+    cap = capacity()
+    plan_trials(study, cap)  # a trial no node can hold fails now, not after hours of waiting
     data = open_study_data(study.data, seed=study.seed)
+    if study.farm.enabled:  # so does a farm job, before the search spends anything
+        cached = data.cache_root is not None and data.cache_fits
+        check_group([job_bundle(study.farm, 0 if cached else 1)], cap, FARM_KEYS,
+                    "each farm job")  # fmt: skip
     data.prepare()
     say(f"  data: {len(data.records)} videos, {len(data.quarantined)} quarantined, "
         f"ready in {time.monotonic() - t0:.0f} s")  # fmt: skip
@@ -114,15 +123,15 @@ def run_study(path: str, address: str | None = None, tracking_uri: str | None = 
     say(f"  MLflow experiment {study.name} ({experiment_id}), study run {study_run}")
     ctx = SearchContext(tracker, experiment_id, study_run, folder)
     try:
-        outcomes = run_search(study, data, ctx, resume=resume and has_search_state(folder))
+        outcomes = run_search(study, data, ctx, say=say,
+                              resume=resume and has_search_state(study, ctx))
         tracker.log_metrics(study_run, {"quarantined": len(data.quarantined),
                                         "trials": len(outcomes)})  # fmt: skip
         say(f"  search done: {len(outcomes)} trials in {time.monotonic() - t0:.0f} s")
         _print_trials(outcomes, say)
         for o in outcomes:  # Tune ends a stopped trial's process: close its run here
             if o.run_id and not o.complete and not o.error:
-                tracker.set_tags(o.run_id, {"privar.pruned": "true"})
-                tracker.finish(o.run_id, "KILLED")
+                tracker.prune(o.run_id)
         failed = [o for o in outcomes if o.error]
         if failed and len(failed) == len(outcomes):
             tracker.finish(study_run, "FAILED")
@@ -158,26 +167,21 @@ def chance_levels(data: StudyData) -> dict[str, float]:
 
 def candidates(tracker: Tracker, experiment_id: str, study_run: str,
                study: Study) -> list[Candidate]:  # fmt: skip
-    """What the farm attacks: the finished trials (all, or the in-loop front, as
-    ``farm.candidates`` says) and the study's baselines, each with its MLflow run (a baseline's
-    run is created once, under the study run, and found again on resume)."""
+    """What the farm attacks: the finished trials that logged their encoder (all, or the
+    in-loop front, as ``farm.candidates`` says), each farmed from its run's encoder artifact,
+    and the study's baselines, each with its MLflow run (a baseline's run is created once, under
+    the study run, and found again on resume)."""
     trials = [r for r in tracker.find_runs(experiment_id, "trial", study_run)
-              if r.info.status == "FINISHED" and "privar.encoder_file" in r.data.tags]  # fmt: skip
+              if r.info.status == "FINISHED" and ENCODER_SAVED in r.data.tags]  # fmt: skip
     if study.farm.candidates == "pareto" and trials:
         points = [(r.data.metrics.get("action_acc", math.nan),
                    r.data.metrics.get("privacy_acc", math.nan)) for r in trials]  # fmt: skip
         trials = [r for r, on in zip(trials, pareto.non_dominated(points), strict=True) if on]
-    out = [Candidate(r.data.tags[TRIAL], r.info.run_id, r.data.tags["privar.encoder_file"])
+    out = [Candidate(r.data.tags[TRIAL], r.info.run_id, encoder_run=r.info.run_id)
            for r in trials]  # fmt: skip
     for b in study.farm.baselines:
         label = b.name + "".join(f" {k}={v}" for k, v in sorted(b.params.items()))
-        found = tracker.find_runs(experiment_id, "baseline", study_run, {BASELINE: label})
-        if found:
-            run_id = found[0].info.run_id
-        else:
-            run_id = tracker.create_run(experiment_id, "baseline", label, study_run,
-                                        {ENCODER: b.name, BASELINE: label})  # fmt: skip
-            tracker.log_params(run_id, {f"encoder.params.{k}": v for k, v in b.params.items()})
+        run_id = tracker.baseline_run(experiment_id, study_run, label, b.name, b.params)
         out.append(Candidate(label, run_id, encoder=b))
     return out
 
@@ -196,12 +200,10 @@ def _print_trials(outcomes, say: Callable[[str], None]) -> None:
 
 def _study_run(tracker: Tracker, name: str, path: str) -> tuple[str, str, Path]:
     """(experiment id, newest study run id, its folder) of study ``name``."""
-    exp = tracker.client.get_experiment_by_name(name)
-    runs = tracker.find_runs(exp.experiment_id, "study") if exp else []
-    runs = [r for r in runs if FOLDER_TAG in r.data.tags]
+    runs = tracker.study_runs(name)
     if not runs:
         raise UserError(f"{path}: no run of study {name!r} in {tracker.uri}")
-    return exp.experiment_id, runs[0].info.run_id, Path(runs[0].data.tags[FOLDER_TAG])
+    return runs[0].info.experiment_id, runs[0].info.run_id, Path(runs[0].data.tags[FOLDER])
 
 
 def pareto_study(path: str, tracking_uri: str | None = None, out: str | None = None,
@@ -218,12 +220,12 @@ def pareto_study(path: str, tracking_uri: str | None = None, out: str | None = N
 def farm_one(run_id: str | None, checkpoint: str | None, study_path: str | None,
              address: str | None = None, tracking_uri: str | None = None,
              say: Callable[[str], None] = _say) -> int:  # fmt: skip
-    """``privar farm``: attack one encoder on demand, a finished trial's (``run_id``; its study
-    is the one that ran it) or a saved one (``checkpoint``, with ``study_path``)."""
-    import torch
-
-    from privar.search.trial import ENCODER_FILE, save_encoder
-    from privar.train.runner import build_encoder
+    """``privar farm``: attack one encoder on demand: a finished trial's (``run_id``; its study
+    is the one that ran it, read back from its study run's resolved-study artifact), or a file
+    on this machine (``checkpoint``, an encoder file or a training checkpoint, with
+    ``study_path``), first logged as the encoder artifact of a new ``checkpoint`` run. Either
+    way the farm's jobs download the encoder from MLflow, on whatever node they run."""
+    from privar.encoders.artifact import ENCODER_FILE, log_encoder, to_encoder_file
 
     if study_path:
         study = load_checked(study_path)
@@ -235,29 +237,23 @@ def farm_one(run_id: str | None, checkpoint: str | None, study_path: str | None,
             run = tracker.client.get_run(run_id)
         except Exception:
             raise UserError(f"--run {run_id}: no such run in {tracker.uri}") from None
-        if "privar.encoder_file" not in run.data.tags:
-            raise UserError(f"--run {run_id}: not a finished trial (it saved no encoder)")
+        if ENCODER_SAVED not in run.data.tags:
+            raise UserError(f"--run {run_id}: not a finished trial (it logged no encoder)")
         if not study_path:
-            parent = tracker.client.get_run(run.data.tags["mlflow.parentRunId"])
-            study = load_checked(str(Path(parent.data.tags[FOLDER_TAG]) / "study.yaml"))
-        candidate = Candidate(run.data.tags.get(TRIAL, run_id), run_id,
-                              run.data.tags["privar.encoder_file"])  # fmt: skip
+            study = _resolved_study(tracker, run.data.tags[PARENT])
+        candidate = Candidate(run.data.tags.get(TRIAL, run_id), run_id, encoder_run=run_id)
         experiment_id = run.info.experiment_id
     else:
-        blob = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if "name" in blob:  # an encoder.pt a trial saved
-            file = checkpoint
-        elif "encoder" in blob:  # a training checkpoint: the study says which encoder it is
-            encoder = build_encoder(study)
-            encoder.load_state_dict(blob["encoder"])
-            file = str(save_encoder(encoder, study, Path(checkpoint).with_name(ENCODER_FILE)))
-        else:
-            raise UserError(f"--checkpoint {checkpoint}: holds no encoder")
-        experiment_id = tracker.experiment(study.name)
-        run_id = tracker.create_run(experiment_id, "checkpoint", Path(checkpoint).name,
-                                    tags={ENCODER: study.encoder.name,
-                                          "privar.checkpoint": str(checkpoint)})  # fmt: skip
-        candidate = Candidate(Path(checkpoint).name, run_id, file)
+        name = Path(checkpoint).name
+        with tempfile.TemporaryDirectory(prefix="privar-encoder-") as tmp:
+            file = to_encoder_file(checkpoint, Path(tmp) / ENCODER_FILE, study.encoder.name,
+                                   study.encoder.params)  # fmt: skip
+            experiment_id = tracker.experiment(study.name)
+            run_id = tracker.create_run(experiment_id, "checkpoint", name,
+                                        tags={ENCODER: study.encoder.name,
+                                              CHECKPOINT: name})  # fmt: skip
+            log_encoder(tracker, run_id, file)
+        candidate = Candidate(name, run_id, encoder_run=run_id)
     connect(address)
     data = open_study_data(study.data, seed=study.seed)
     data.prepare()
@@ -266,3 +262,14 @@ def farm_one(run_id: str | None, checkpoint: str | None, study_path: str | None,
         tracker.finish(run_id)
     say("  ".join(f"{k} {v:.3f}" for k, v in sorted(result.metrics.items())))
     return 0
+
+
+def _resolved_study(tracker: Tracker, study_run: str) -> Study:
+    """The study as study run ``study_run`` ran it: its resolved ``study.yaml`` artifact."""
+    with tempfile.TemporaryDirectory(prefix="privar-study-") as tmp:
+        try:
+            path = tracker.download(study_run, f"{RESOLVED}/study.yaml", tmp)
+        except Exception as e:
+            raise UserError(f"study run {study_run}: no {RESOLVED}/study.yaml artifact in "
+                            f"{tracker.uri} ({type(e).__name__})") from None  # fmt: skip
+        return load_checked(str(path))

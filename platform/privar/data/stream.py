@@ -13,6 +13,8 @@ counted, and the stream goes on without it.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -152,35 +154,67 @@ class StudyData:
     def prepare(self, batch_size: int = 4) -> ClipCache | None:
         """Decode every video into the clip cache once (a complete cache with the same key is
         reused). Returns the cache, or ``None`` when the data is over budget or no cache root is
-        set (then every epoch decodes)."""
-        import ray.data
-
+        set (then every epoch decodes). Ray Data tasks decode, all on this node: the cache
+        folder may be this node's own disk, which another node's tasks would not write to. On a
+        node that gives Ray no CPU (a head kept free of trials) this process decodes."""
         if self.cache_root is None or not self.cache_fits:
             return None
         key = cache_key(self.records, self.spec.size, self.decoder)
         folder = Path(self.cache_root) / key
-        if not ClipCache.is_complete(folder, key):
-            create_cache(folder, self.records, self.spec.size, key)
-            ds = ray.data.from_items(_rows(self.records, range(len(self.records))))
-            ds = ds.map_batches(
-                _decode_into_cache,
-                batch_size=batch_size,
-                num_cpus=1,
-                batch_format="numpy",
-                fn_kwargs={"folder": str(folder), "size": self.spec.size, "decoder": self.decoder},
-            )
-            failed = [
-                {"path": self.records[row["video"]].path, "reason": row["reason"]}
-                for row in ds.iter_rows()
-                if not row["ok"]
-            ]
-            # The cache remembers its broken videos, so a later trial that reuses it skips them.
-            (folder / "quarantine.json").write_text(json.dumps(failed))
-            mark_complete(folder)
+        with _cache_lock(folder):
+            if not ClipCache.is_complete(folder, key):
+                create_cache(folder, self.records, self.spec.size, key)
+                failed = (self._decode_with_ray_data(folder, batch_size) if _node_cpus() >= 1
+                          else self._decode_here(folder))  # fmt: skip
+                _seal(folder, failed)
+        self._use_cache(folder)
+        return self.cache
+
+    def ensure_cache(self) -> None:
+        """In a trial or farm job, on whatever node it runs: make sure this node can read the
+        clip cache :meth:`prepare` made. With a node-local ``cache_dir`` another node has none
+        yet, and decodes its own copy in this process, once: a lock keeps concurrent jobs on one
+        node from decoding twice. With shared storage the driver's copy is found complete."""
+        if self.cache is None:
+            return
+        folder, key = self.cache.folder, self.cache.key
+        with _cache_lock(folder):
+            if not ClipCache.is_complete(folder, key):
+                create_cache(folder, self.records, self.spec.size, key)
+                _seal(folder, self._decode_here(folder))
+        self._use_cache(folder)
+
+    def _decode_here(self, folder: Path) -> list[dict[str, str]]:
+        """Every video into the cache, in this process; returns the ones that failed."""
+        rows = _rows(self.records, range(len(self.records)))
+        cols = {k: np.array([r[k] for r in rows]) for k in ("video", "path", "num_frames")}
+        out = _decode_into_cache(cols, str(folder), self.spec.size, self.decoder)
+        return [{"path": self.records[int(v)].path, "reason": str(r)}
+                for v, ok, r in zip(out["video"], out["ok"], out["reason"], strict=True)
+                if not ok]  # fmt: skip
+
+    def _decode_with_ray_data(self, folder: Path, batch_size: int) -> list[dict[str, str]]:
+        import ray
+        import ray.data
+
+        # Ray's default label on every node pins the tasks here.
+        here = {"ray.io/node-id": ray.get_runtime_context().get_node_id()}
+        ds = ray.data.from_items(_rows(self.records, range(len(self.records))))
+        ds = ds.map_batches(
+            _decode_into_cache,
+            batch_size=batch_size,
+            num_cpus=1,
+            batch_format="numpy",
+            fn_kwargs={"folder": str(folder), "size": self.spec.size, "decoder": self.decoder},
+            label_selector=here,
+        )
+        return [{"path": self.records[row["video"]].path, "reason": row["reason"]}
+                for row in ds.iter_rows() if not row["ok"]]  # fmt: skip
+
+    def _use_cache(self, folder: Path) -> None:
         for q in json.loads((folder / "quarantine.json").read_text()):
             self.quarantine(Quarantined(**q))
         self.cache = ClipCache(folder)
-        return self.cache
 
     def stream(
         self, split: str, train: bool, epoch: int = 0, batch_size: int = 8, tasks_batch: int = 4
@@ -257,6 +291,34 @@ class ClipStream:
         yield from ds.iter_torch_batches(
             batch_size=self.batch_size, drop_last=False, collate_fn=_Collate()
         )
+
+
+def _node_cpus() -> float:
+    """CPUs this process's Ray node gives to tasks."""
+    import ray
+
+    here = ray.get_runtime_context().get_node_id()
+    return next((n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n["NodeID"] == here), 0.0)
+
+
+@contextlib.contextmanager
+def _cache_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on the cache folder ``folder`` (beside it, so it survives the folder's
+    rebuild), held by one process of this node (or of the cluster, on shared storage)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _seal(folder: Path, failed: list[dict[str, str]]) -> None:
+    """Mark a filled cache complete; it remembers its broken videos, so a later trial that
+    reuses it skips them."""
+    (folder / "quarantine.json").write_text(json.dumps(failed))
+    mark_complete(folder)
 
 
 def _schedule_in_current_placement_group() -> None:

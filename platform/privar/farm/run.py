@@ -1,7 +1,11 @@
 """The farm on Ray: every candidate encoder attacked by parallel jobs, logged to MLflow.
 
-A *candidate* is a trained encoder (a finished trial's ``encoder.pt``, or a checkpoint file) or a
-fixed baseline encoder (identity, down-sampling). For each, one Ray task per job:
+A *candidate* is a trained encoder or a fixed baseline encoder (identity, down-sampling). A
+trained encoder lives in MLflow, as the artifact ``encoder/encoder.pt`` of a run (a finished
+trial's, or the run ``privar farm --checkpoint`` logged a local file to): each job downloads it
+through the tracker into a temporary folder on whatever node runs the job and loads it
+(:func:`privar.encoders.artifact.fetch_encoder`); no node reads a path another node wrote. A
+baseline is built fresh from the registry. For each candidate, one Ray task per job:
 
 * ``adversary`` jobs, one per privacy model of ``farm.adversaries``;
 * a ``reconstruction`` job (``farm.reconstruction``), judged by the strongest adversary trained
@@ -19,6 +23,7 @@ resumed farm skips every job that already has a FINISHED run.
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,25 +33,28 @@ import torch
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from privar.cluster import capacity, waiting_for
 from privar.data.manifest import label_index
 from privar.data.stream import StudyData
-from privar.errors import UserError
+from privar.encoders.artifact import fetch_encoder
 from privar.farm.attacks import attack_privacy, attack_reconstruction, fresh_action, train_raw_judge
-from privar.study import EncoderConfig, Study
+from privar.resources import GiB, check_group, concurrency, describe
+from privar.study import EncoderConfig, FarmConfig, Study
 from privar.tracking import Tracker
-from privar.tracking.runs import ADVERSARY, ENCODER
+from privar.tracking.runs import ADVERSARY, ENCODER, ERROR
 from privar.train.common import pick_device
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """An encoder to attack and the MLflow run its results go under. ``encoder_file``: a saved
-    trained encoder (:func:`privar.search.trial.save_encoder`); else ``encoder`` is built fresh
-    from the registry (a fixed baseline)."""
+    """An encoder to attack and the MLflow run its results go under. ``encoder_run``: the
+    MLflow run whose artifact ``encoder/encoder.pt`` holds a trained encoder
+    (:func:`privar.encoders.artifact.log_encoder`); else ``encoder`` is built fresh from the
+    registry (a fixed baseline)."""
 
     label: str
     run_id: str
-    encoder_file: str | None = None
+    encoder_run: str | None = None
     encoder: EncoderConfig | None = None
 
 
@@ -58,12 +66,12 @@ class FarmResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def _build(c: Candidate) -> torch.nn.Module:
+def _build(c: Candidate, tracker: Tracker) -> torch.nn.Module:
+    """The candidate's encoder on this node: downloaded from its run, or built (a baseline)."""
     from privar.encoders import create_encoder
-    from privar.search.trial import load_encoder
 
-    if c.encoder_file:
-        return load_encoder(c.encoder_file)
+    if c.encoder_run:
+        return fetch_encoder(tracker, c.encoder_run)
     return create_encoder(c.encoder.name, **c.encoder.params).eval()
 
 
@@ -78,13 +86,14 @@ def _action_kw(study: Study) -> dict[str, Any]:
     return {}
 
 
-def _job(kind: str, name: str, c: Candidate, study: Study, data: StudyData,
-         judge: dict | None) -> dict[str, float]:  # fmt: skip
-    """One farm job, in a Ray worker: build the candidate encoder and run one attack."""
+def _job(kind: str, name: str, c: Candidate, study: Study, data: StudyData, judge: dict | None,
+         tracker: Tracker) -> dict[str, float]:  # fmt: skip
+    """One farm job, in a Ray worker: get the candidate encoder and run one attack."""
     torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources()
                                      .get("CPU", 1))))  # fmt: skip
     device, f, cfg = pick_device(), study.farm, study.train
-    encoder = _build(c)
+    data.ensure_cache()  # this node's copy of the clip cache
+    encoder = _build(c, tracker)
     num_privacy = len(label_index(data.records, "privacy"))
     if kind == "adversary":
         return attack_privacy(data, encoder, name, num_privacy, cfg, f.epochs, device,
@@ -107,6 +116,7 @@ def _judge(name: str, study: Study, data: StudyData) -> dict[str, Any]:
     """A privacy model trained on raw frames: the identity encoder's attack, and a judge of
     reconstructions. Returns its scores and its weights."""
     device, f = pick_device(), study.farm
+    data.ensure_cache()
     num_privacy = len(label_index(data.records, "privacy"))
     model, scores = train_raw_judge(data, name, num_privacy, study.train, f.epochs, device,
                                     study.seed, f.pretrained,
@@ -116,7 +126,15 @@ def _judge(name: str, study: Study, data: StudyData) -> dict[str, Any]:
 
 
 def _is_identity(c: Candidate) -> bool:
-    return c.encoder_file is None and c.encoder is not None and c.encoder.name == "identity"
+    return c.encoder_run is None and c.encoder is not None and c.encoder.name == "identity"
+
+
+def _reason(e: Exception) -> str:
+    """One line saying why a job failed: the exception raised in the task (a Ray task error
+    wraps it, and its own first line names only the task and its process)."""
+    cause = getattr(e, "cause", None) or e
+    lines = [line for line in str(cause).splitlines() if line.strip()]
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"
 
 
 def aggregate(results: dict[tuple[str, str], dict[str, float]]) -> dict[str, float]:
@@ -136,6 +154,20 @@ def aggregate(results: dict[tuple[str, str], dict[str, float]]) -> dict[str, flo
     return out
 
 
+# The study key that asks for each resource of a farm job's bundle, for error messages.
+FARM_KEYS = {"CPU": "farm.cpus_per_job", "GPU": "farm.gpus_per_job",
+             "memory": "farm.memory_gb_per_job"}  # fmt: skip
+WAIT_SAY_EVERY_S = 30.0
+
+
+def job_bundle(f: FarmConfig, data_cpus: float) -> dict[str, float]:
+    """One farm job's placement-group bundle: its CPUs (plus ``data_cpus`` for the Ray Data
+    tasks that decode its clips when there is no clip cache), GPU fraction and memory."""
+    bundle = {"CPU": f.cpus_per_job + data_cpus, "GPU": f.gpus_per_job,
+              "memory": f.memory_gb_per_job * GiB}  # fmt: skip
+    return {k: v for k, v in bundle.items() if v > 0}
+
+
 class Farm:
     """Attacks candidates of one study; results go to ``tracker`` under each candidate's run."""
 
@@ -143,20 +175,24 @@ class Farm:
                  say: Callable[[str], None] = print) -> None:  # fmt: skip
         self.study, self.data, self.tracker, self.exp, self.say = (
             study, data, tracker, experiment_id, say)  # fmt: skip
-        f = study.farm
-        cpus = ray.cluster_resources().get("CPU", 0)
-        if f.cpus_per_job > cpus:
-            raise UserError(f"farm.cpus_per_job: {f.cpus_per_job:g} CPUs per job, but the "
-                            f"cluster has {cpus:g}")  # fmt: skip
         # Without a clip cache a job decodes through Ray Data tasks, which run in the job's
         # placement group: each bundle then holds one CPU for them beside the job's own.
         self.data_cpus = 0 if data.cache is not None else 1
-        per_bundle = f.cpus_per_job + self.data_cpus
-        if per_bundle > cpus:
-            raise UserError(f"farm.cpus_per_job: a job needs {per_bundle:g} CPUs (with its data "
-                            f"tasks), the cluster has {cpus:g}")  # fmt: skip
-        self.slots = int(cpus // per_bundle)
+        self.bundle = job_bundle(study.farm, self.data_cpus)
+        self.capacity = capacity()
+        check_group([self.bundle], self.capacity, FARM_KEYS, "each farm job")
         self.data_ref = ray.put(data)
+
+    def _wait_ready(self, pg, num_bundles: int) -> None:
+        """Wait until the placement group is placed, saying every half minute what it waits
+        for: a cluster busy with other work, or nodes the autoscaler is adding."""
+        ready, t0, said = pg.ready(), time.monotonic(), -WAIT_SAY_EVERY_S
+        while not ray.wait([ready], timeout=5.0)[0]:
+            waited = time.monotonic() - t0
+            if waited - said >= WAIT_SAY_EVERY_S:
+                said = waited
+                self.say(f"  farm: waiting {waited:.0f} s for {num_bundles} x "
+                         f"{describe(self.bundle)}; {waiting_for(self.capacity)}")  # fmt: skip
 
     def _run(self, pg, num_bundles: int, calls: list) -> Iterator[tuple[Any, Any]]:
         """Run ``calls`` ([(key, fn, args)]) as Ray tasks, each pinned to a free bundle of
@@ -168,7 +204,8 @@ class Farm:
                 key, fn, args = queue.pop(0)
                 bundle = free.pop()
                 ref = ray.remote(fn).options(
-                    num_cpus=f.cpus_per_job, num_gpus=f.gpus_per_job, max_retries=f.retries,
+                    num_cpus=f.cpus_per_job, num_gpus=f.gpus_per_job,
+                    memory=self.bundle.get("memory", 0), max_retries=f.retries,
                     retry_exceptions=True,
                     scheduling_strategy=PlacementGroupSchedulingStrategy(
                         pg, placement_group_bundle_index=bundle,
@@ -200,11 +237,10 @@ class Farm:
                     done[c.run_id][(kind, name)] = previous
                 else:
                     jobs.append((c, kind, name))
-        bundle = {"CPU": f.cpus_per_job + self.data_cpus,
-                  **({"GPU": f.gpus_per_job} if f.gpus_per_job else {})}  # fmt: skip
-        num_bundles = min(self.slots, max(len(jobs), len(f.adversaries), 1))
-        pg = placement_group([bundle] * num_bundles, strategy="PACK")
-        ray.get(pg.ready())
+        num_bundles = concurrency([self.bundle], self.capacity,
+                                  max(len(jobs), len(f.adversaries), 1))  # fmt: skip
+        pg = placement_group([self.bundle] * num_bundles, strategy="PACK")
+        self._wait_ready(pg, num_bundles)
         try:
             judge = None
             if any(kind == "reconstruction" for _, kind, _ in jobs):
@@ -230,11 +266,12 @@ class Farm:
             self.say(f"  farm: {len(jobs)} jobs for {len(candidates)} encoders "
                      f"({num_bundles} at a time)")  # fmt: skip
             calls = [((c, kind, name), _job, (kind, name, c, study, self.data_ref,
-                                               judge if kind == "reconstruction" else None))
+                                               judge if kind == "reconstruction" else None,
+                                               self.tracker))
                      for c, kind, name in jobs]  # fmt: skip
             for (c, kind, name), result in self._run(pg, num_bundles, calls):
                 if isinstance(result, Exception):
-                    self._log_job(c, kind, name, {}, failed=str(result).splitlines()[0])
+                    self._log_job(c, kind, name, {}, failed=_reason(result))
                     continue
                 self._log_job(c, kind, name, result)
                 done[c.run_id][(kind, name)] = result
@@ -244,6 +281,8 @@ class Farm:
         for c in candidates:
             metrics = aggregate(done[c.run_id])
             self.tracker.log_metrics(c.run_id, metrics)
+            if c.encoder is not None:  # a baseline's run holds only the farm's work: close it
+                self.tracker.finish(c.run_id)
             out.append(FarmResult(c, metrics))
         return out
 
@@ -260,7 +299,7 @@ class Farm:
                                          {ADVERSARY: name, ENCODER: c.label})  # fmt: skip
         self.tracker.log_metrics(run_id, result)
         if failed:
-            self.tracker.set_tags(run_id, {"privar.error": failed[:500]})
+            self.tracker.set_tags(run_id, {ERROR: failed[:500]})
             self.say(f"  farm: {c.label} {kind} {name} FAILED: {failed}")
         else:
             shown = "  ".join(f"{k} {v:.3f}" for k, v in result.items() if k != "epochs")

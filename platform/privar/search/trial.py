@@ -2,15 +2,21 @@
 
 The trial applies its sampled hyper-parameters to the study (checked like a study file), trains
 the study's scheme, and reports every epoch both to Tune (which tells the searcher and the
-early-stopping scheduler) and to the trial's MLflow run. It ends by saving the encoder, which
-the farm attacks later, and a picture of what the encoder shows.
+early-stopping scheduler) and to the trial's MLflow run. It ends by logging to that run a
+picture of what the encoder shows and the encoder itself, as the artifact ``encoder/encoder.pt``
+(the format is :mod:`privar.encoders.artifact`'s) with the tag ``privar.encoder_artifact``: the
+farm and the registry, on whatever node they run, download it from there. No path on this
+node's disk is recorded.
 
-A trial is resumable: its training checkpoints live in ``FOLDER/trials/<trial id>/`` and its
-MLflow run is found again by its ``privar.trial`` tag, so a resumed study continues both.
+A trial is resumable: its training checkpoints travel with its reports to Tune, which keeps the
+last one in the search's storage (shared, or an object store on a cluster), and its MLflow run is
+found again by its ``privar.trial`` tag, so a resumed study continues both, on any node.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,14 +26,13 @@ import torch
 from ray import tune
 
 from privar.data.stream import StudyData
+from privar.encoders.artifact import ENCODER_FILE, log_encoder, save_encoder
 from privar.search.space import decode
 from privar.study import Study, with_overrides
 from privar.tracking import Tracker
 from privar.tracking.images import sample_grid
 from privar.train.common import eval_split, to_input
 from privar.train.runner import build_encoder, run_scheme
-
-ENCODER_FILE = "encoder.pt"
 
 
 @dataclass(frozen=True)
@@ -39,26 +44,6 @@ class SearchContext:
     experiment_id: str
     study_run: str
     folder: Path
-
-
-def save_encoder(encoder: torch.nn.Module, study: Study, path: Path) -> Path:
-    """The encoder as the farm and the exporter load it: registry name, parameters, weights."""
-    blob = {"name": study.encoder.name, "params": dict(study.encoder.params),
-            "state_dict": {k: v.cpu() for k, v in encoder.state_dict().items()}}  # fmt: skip
-    tmp = path.with_suffix(".tmp")
-    torch.save(blob, tmp)
-    tmp.replace(path)
-    return path
-
-
-def load_encoder(path: str | Path) -> torch.nn.Module:
-    """The encoder :func:`save_encoder` wrote, in eval mode on the CPU."""
-    from privar.encoders import create_encoder
-
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    encoder = create_encoder(blob["name"], **blob["params"])
-    encoder.load_state_dict(blob["state_dict"])
-    return encoder.eval()
 
 
 @torch.no_grad()
@@ -83,13 +68,20 @@ def train_trial(config: dict[str, Any], *, study: Study, data: StudyData,
     tracker = ctx.tracker
     run_id = tracker.trial_run(ctx.experiment_id, ctx.study_run, trial_id, overrides,
                                variant.encoder.name)  # fmt: skip
-    folder = ctx.folder / "trials" / trial_id
-    folder.mkdir(parents=True, exist_ok=True)
+    data.ensure_cache()  # this node's copy of the clip cache, decoded here if it has none
+    # Training checkpoints go to this node's disk, and with every epoch's report to Tune, which
+    # keeps them in the search's storage: a trial resumed on another node starts from there.
+    folder = Path(tempfile.mkdtemp(prefix=f"privar-{trial_id}-"))
+    restored = tune.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as saved:
+            shutil.copytree(saved, folder, dirs_exist_ok=True)
     epochs, reported = variant.train.epochs, []
 
     def report(epoch: int, metrics: dict[str, float]) -> None:
         tracker.log_metrics(run_id, metrics, step=epoch)
-        tune.report({**metrics, "epoch": epoch + 1, "epochs": epochs, "run_id": run_id})
+        tune.report({**metrics, "epoch": epoch + 1, "epochs": epochs, "run_id": run_id},
+                    checkpoint=tune.Checkpoint.from_directory(folder))  # fmt: skip
         reported.append(epoch)
 
     torch.manual_seed(variant.seed)
@@ -98,13 +90,15 @@ def train_trial(config: dict[str, Any], *, study: Study, data: StudyData,
         metrics = run_scheme(variant, data, None, folder, report, encoder=encoder)
     except BaseException:
         tracker.finish(run_id, "FAILED")
+        shutil.rmtree(folder, ignore_errors=True)
         raise
     if not reported:  # resumed after its last epoch: the checkpoint kept the final metrics
         report(epochs - 1, metrics)
-    path = save_encoder(encoder, variant, folder / ENCODER_FILE)
-    tracker.log_artifact(run_id, path, "encoder")
+    path = save_encoder(encoder, variant.encoder.name, variant.encoder.params,
+                        folder / ENCODER_FILE)  # fmt: skip
     image = encoded_samples(data, encoder, study.tracking.sample_frames)
     if image is not None:
         tracker.log_image(run_id, image, "samples/encoded.png")
-    tracker.set_tags(run_id, {"privar.encoder_file": str(path)})
+    log_encoder(tracker, run_id, path)  # last: the tag says the trial's encoder is in MLflow
     tracker.finish(run_id)
+    shutil.rmtree(folder, ignore_errors=True)

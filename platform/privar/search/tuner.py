@@ -3,37 +3,45 @@
 The only module that builds Tune objects (Ray's API moves between releases). What it sets up:
 
 - ``OptunaSearch`` over the study's space with two objectives (``action_acc`` max,
-  ``privacy_acc`` min), its Optuna study in ``FOLDER/optuna.db`` so ``privar pareto`` and a
-  resume can read it;
-- ``ConcurrencyLimiter``: at most ``search.concurrency`` trials at once;
+  ``privacy_acc`` min), in memory: Tune saves the searcher with its experiment state, so a
+  resume restores the Optuna study from wherever that state lives;
+- ``ConcurrencyLimiter``: at most ``search.concurrency`` trials at once, and never more than
+  the cluster holds or its autoscaler can grow to (:func:`privar.resources.concurrency`);
 - optional ASHA early stopping on ``action_acc``, with trials it ends told to Optuna as
   *pruned*: their early values must never reach the Pareto front;
-- a placement group per trial: its training CPUs/GPU fraction plus ``resources.data_cpus`` for
-  the Ray Data tasks it starts, so concurrent trials cannot starve their own data pipeline;
-- Tune's experiment state in ``FOLDER/tune``, which :func:`run_search` restores on resume:
-  finished trials are kept, unfinished ones restart from their own checkpoints.
+- a placement group per trial: its training CPUs, GPU fraction and memory plus
+  ``resources.data_cpus`` for the Ray Data tasks it starts, so concurrent trials cannot starve
+  their own data pipeline; a group no node can ever hold is refused before the search starts;
+- Tune's experiment state and the trials' checkpoints under ``search.storage`` (a shared folder
+  or an object-store URI; default: the study run's folder), which :func:`run_search` restores
+  on resume, from this driver or another: finished trials are kept, unfinished ones restart
+  from their last checkpoint.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import optuna
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
+from privar.cluster import capacity, waiting_for
 from privar.data.stream import StudyData
+from privar.resources import Capacity, GiB, check_group, concurrency, describe, fits
 from privar.search.space import OBJECTIVES, make_sampler, suggest
 from privar.search.trial import SearchContext, train_trial
 from privar.study import Study
 
 TUNE_DIR = "tune"
-OPTUNA_DB = "optuna.db"
+WAIT_SAY_EVERY_S = 30.0
+# The study key that asks for each resource of a trial's bundles, for error messages.
+TRIAL_KEYS = {"CPU": "resources.cpus", "GPU": "resources.gpu", "memory": "resources.memory_gb"}
 
 
 class PrunedAwareOptunaSearch(OptunaSearch):
@@ -60,10 +68,6 @@ class TrialOutcome:
     error: str | None = None
 
 
-def optuna_storage(folder: Path) -> str:
-    return f"sqlite:///{(folder / OPTUNA_DB).resolve()}"
-
-
 def _say(msg: str) -> None:
     print(msg, flush=True)
 
@@ -88,39 +92,100 @@ class _Progress(tune.Callback):
         self.say(f"  trial {trial.trial_id} failed: see {trial.local_path}")
 
 
-def _trainable(study: Study, data: StudyData, ctx: SearchContext):
+def trial_bundles(study: Study) -> list[dict[str, float]]:
+    """A trial's placement-group bundles: its training (CPUs, GPU fraction, memory) and, when
+    ``resources.data_cpus`` asks for some, a second bundle for its Ray Data tasks."""
     r = study.resources
-    bundles = [{"CPU": r.cpus, **({"GPU": r.gpu} if r.gpu else {})}]
-    if r.data_cpus:
-        bundles.append({"CPU": r.data_cpus})
+    train = {k: v for k, v in {"CPU": r.cpus, "GPU": r.gpu, "memory": r.memory_gb * GiB}.items()
+             if v > 0}  # fmt: skip
+    return [train, {"CPU": r.data_cpus}] if r.data_cpus else [train]
+
+
+def plan_trials(study: Study, cap: Capacity) -> int:
+    """Trials at once: refuses (one line naming the key) a trial no node can ever hold, and caps
+    ``search.concurrency`` at what the cluster holds or can grow to."""
+    bundles = trial_bundles(study)
+    check_group(bundles[:1], cap, TRIAL_KEYS, "each trial")
+    check_group(bundles[1:], cap, {"CPU": "resources.data_cpus"}, "each trial's data tasks")
+    return concurrency(bundles, cap, study.search.concurrency)
+
+
+def _trainable(study: Study, data: StudyData, ctx: SearchContext):
     fn = tune.with_parameters(train_trial, study=study, data=data, ctx=ctx)
-    return tune.with_resources(fn, tune.PlacementGroupFactory(bundles))
+    return tune.with_resources(fn, tune.PlacementGroupFactory(trial_bundles(study)))
 
 
-def run_search(study: Study, data: StudyData, ctx: SearchContext,
-               resume: bool = False) -> list[TrialOutcome]:  # fmt: skip
+def experiment_path(study: Study, ctx: SearchContext) -> tuple[str, str]:
+    """(storage path, experiment name) of the study run's Tune experiment: under
+    ``search.storage`` when set (one experiment per study run), else the run's folder."""
+    if study.search.storage:
+        return f"{study.search.storage.rstrip('/')}/{study.name}", ctx.study_run
+    return str(ctx.folder.resolve()), TUNE_DIR
+
+
+class _Waiting(tune.Callback):
+    """Says when no trial runs and the next one's bundles do not fit what is free: a cluster
+    busy with other work, or nodes the autoscaler is adding. Then again every half minute, so
+    a wait is never a silent hang."""
+
+    def __init__(self, bundles: list[dict[str, float]], cap: Capacity) -> None:
+        self.bundles, self.cap = bundles, cap
+        self.since: float | None = None
+        self.checked = self.said = -WAIT_SAY_EVERY_S
+        self.say = _say
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        import ray
+
+        status = [t.status for t in trials]
+        now = time.monotonic()
+        if "RUNNING" in status or "PENDING" not in status:
+            self.since = None
+            return
+        if now - self.checked < 2.0:  # one look at the cluster every 2 s is plenty
+            return
+        self.checked = now
+        free = ray.available_resources()
+        if all(fits(b, free) for b in self.bundles):
+            return  # it is only starting
+        self.since = self.since or now
+        if now - self.said >= WAIT_SAY_EVERY_S:
+            self.said = now
+            self.say(f"  search: waiting {now - self.since:.0f} s for a trial's "
+                     f"{' + '.join(describe(b) for b in self.bundles)}; "
+                     f"{waiting_for(self.cap)}")  # fmt: skip
+
+
+def run_search(study: Study, data: StudyData, ctx: SearchContext, resume: bool = False,
+               say=_say) -> list[TrialOutcome]:  # fmt: skip
     """Run (or, with ``resume``, finish) the study's search; returns every trial's outcome."""
     # Tune's newer console output prints a banner and tables even at verbose=0; the classic
     # reporter at verbose=0 prints nothing, and _Progress says what happens.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    folder = ctx.folder.resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    ctx.folder.mkdir(parents=True, exist_ok=True)
     s = study.search
+    cap = capacity()
+    at_once = plan_trials(study, cap)
+    if at_once < s.concurrency:
+        say(f"  search: {at_once} trials at a time (search.concurrency {s.concurrency}; the "
+            f"cluster holds {at_once} of {' + '.join(describe(b) for b in trial_bundles(study))})")
+    storage, name = experiment_path(study, ctx)
     run_config = tune.RunConfig(
-        name=TUNE_DIR, storage_path=str(folder), verbose=0,
-        callbacks=[_Progress(study.train.epochs)],
+        name=name, storage_path=storage, verbose=0,
+        callbacks=[_Progress(study.train.epochs), _Waiting(trial_bundles(study), cap)],
         failure_config=tune.FailureConfig(max_failures=1),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )  # fmt: skip
     trainable = _trainable(study, data, ctx)
     if resume:
-        tuner = tune.Tuner.restore(str(folder / TUNE_DIR), trainable, resume_unfinished=True,
+        tuner = tune.Tuner.restore(f"{storage}/{name}", trainable, resume_unfinished=True,
                                    resume_errored=True)  # fmt: skip
     else:
         searcher = PrunedAwareOptunaSearch(
             space=functools.partial(suggest, space=s.space),
             metric=[m for m, _ in OBJECTIVES], mode=[d for _, d in OBJECTIVES],
             sampler=make_sampler(s.sampler, study.seed, s.num_trials),
-            study_name=study.name, storage=optuna.storages.RDBStorage(optuna_storage(folder)),
+            study_name=study.name,
         )  # fmt: skip
         scheduler = (
             # max_t one past the last epoch: ASHA stops a trial that reaches max_t at once,
@@ -132,7 +197,7 @@ def run_search(study: Study, data: StudyData, ctx: SearchContext,
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
-                search_alg=ConcurrencyLimiter(searcher, max_concurrent=s.concurrency),
+                search_alg=ConcurrencyLimiter(searcher, max_concurrent=at_once),
                 scheduler=scheduler, num_samples=s.num_trials,
             ),
             run_config=run_config,
@@ -156,5 +221,6 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[-1] if text else ''}"
 
 
-def has_search_state(folder: Path) -> bool:
-    return (folder / TUNE_DIR).is_dir() and tune.Tuner.can_restore(str(folder / TUNE_DIR))
+def has_search_state(study: Study, ctx: SearchContext) -> bool:
+    storage, name = experiment_path(study, ctx)
+    return tune.Tuner.can_restore(f"{storage}/{name}")

@@ -1,6 +1,8 @@
-"""MLflow tracking: the run tree of DESIGN.md (study -> trial -> farm runs), artifacts and the
-model registry. Every call names its experiment and parent explicitly, so a Ray worker logs
-into the right place whatever its process-global MLflow state says."""
+"""MLflow tracking: the run tree of DESIGN.md (study -> trial -> farm runs), its tags
+(:mod:`privar.tracking.runs` owns them all) and artifacts, the transport by which encoders
+cross nodes. Every call names its experiment and parent explicitly, so a Ray worker logs into
+the right place whatever its process-global MLflow state says. The front (registry, export,
+report) lives above, in :mod:`privar.front`."""
 
 from privar.tracking.runs import KIND, Tracker, resolve_uri
 

@@ -1,10 +1,23 @@
 """The MLflow run tree of a study, through ``MlflowClient`` with explicit ids.
 
-DESIGN.md's names: one experiment per study; a study run (tag ``privar.kind=study``); trial runs
-under it (``privar.kind=trial``, ``privar.trial=<the search's trial id>``); farm runs under a
-trial (``privar.kind=adversary`` / ``reconstruction`` / ``action``); baselines under the study
-run (``privar.kind=baseline``, ``privar.encoder=<name>``). Nesting is MLflow's own
+This module owns the tree: every tag privar writes is a constant below, and the helpers for
+what callers do to runs (create, find again, reopen, finish, prune) are :class:`Tracker` methods.
+
+DESIGN.md's names: one experiment per study; a study run (tag ``privar.kind=study``,
+``privar.study=<name>``, ``privar.folder=<its search folder on the driver>``, read only by
+``privar resume`` on that machine); trial runs under it (``privar.kind=trial``,
+``privar.trial=<the search's trial id>``, and once the encoder is logged as the artifact
+``encoder/encoder.pt``, ``privar.encoder_artifact=encoder/encoder.pt``; ``privar.pruned=true`` on
+an early-stopped one); farm runs under a trial (``privar.kind=adversary`` / ``reconstruction`` /
+``action``, ``privar.adversary=<model>``, ``privar.error=<why>`` on a failed one); baselines
+under the study run (``privar.kind=baseline``, ``privar.encoder=<name>``,
+``privar.baseline=<label>``); a ``privar farm --checkpoint`` run (``privar.kind=checkpoint``,
+``privar.checkpoint=<file name>``, the encoder as its artifact). Nesting is MLflow's own
 ``mlflow.parentRunId`` tag, so the UI shows the tree.
+
+Nothing here records a path on a node's disk for another node to read: encoders travel as run
+artifacts (:meth:`Tracker.log_artifact`, :meth:`Tracker.download`); the format is
+:mod:`privar.encoders.artifact`'s.
 
 Why the client and not ``mlflow.start_run``: the fluent API keeps an active run and experiment
 per process, and Ray's MLflow helpers silently ignore an experiment name once one is set. Every
@@ -31,7 +44,13 @@ ENCODER = "privar.encoder"
 ADVERSARY = "privar.adversary"
 BASELINE = "privar.baseline"
 STUDY = "privar.study"
+FOLDER = "privar.folder"
+ENCODER_SAVED = "privar.encoder_artifact"
+PRUNED = "privar.pruned"
+ERROR = "privar.error"
+CHECKPOINT = "privar.checkpoint"
 PARENT = "mlflow.parentRunId"
+ENDED = ("FINISHED", "FAILED", "KILLED")
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -112,12 +131,31 @@ class Tracker:
         found = self.find_runs(experiment_id, "trial", study_run, {TRIAL: trial_id})
         if found:
             run_id = found[0].info.run_id
-            self.client.update_run(run_id, status="RUNNING")
+            self.reopen(run_id)
             return run_id
         run_id = self.create_run(experiment_id, "trial", trial_id, study_run,
                                  {TRIAL: trial_id, ENCODER: encoder})  # fmt: skip
         self.log_params(run_id, params)
         return run_id
+
+    def baseline_run(self, experiment_id: str, study_run: str, label: str, encoder: str,
+                     params: Mapping[str, Any]) -> str:  # fmt: skip
+        """The run of baseline ``label`` (encoder ``encoder`` with ``params``) under
+        ``study_run``: found again by its tag, else created once."""
+        found = self.find_runs(experiment_id, "baseline", study_run, {BASELINE: label})
+        if found:
+            return found[0].info.run_id
+        run_id = self.create_run(experiment_id, "baseline", label, study_run,
+                                 {ENCODER: encoder, BASELINE: label})  # fmt: skip
+        self.log_params(run_id, {f"encoder.params.{k}": v for k, v in params.items()})
+        return run_id
+
+    def study_runs(self, name: str) -> list:
+        """The study runs of study ``name`` that have a search folder, newest first; none when
+        the study has no experiment yet."""
+        exp = self.client.get_experiment_by_name(name)
+        runs = self.find_runs(exp.experiment_id, "study") if exp else []
+        return [r for r in runs if FOLDER in r.data.tags]
 
     # -- logging -----------------------------------------------------------------------------
 
@@ -146,8 +184,21 @@ class Tracker:
         """``image`` uint8 (H, W, 3), saved as the PNG artifact ``name``."""
         self.client.log_image(run_id, image, artifact_file=name)
 
+    def reopen(self, run_id: str) -> None:
+        """Mark a run RUNNING again (a resumed trial or study)."""
+        self.client.update_run(run_id, status="RUNNING")
+
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
+        """End a run as FINISHED, FAILED or KILLED (anything else is a ValueError)."""
+        if status not in ENDED:
+            raise ValueError(f"a run ends as one of {', '.join(ENDED)}, not {status!r}")
         self.client.set_terminated(run_id, status)
 
+    def prune(self, run_id: str) -> None:
+        """End a trial the scheduler stopped early: tagged pruned, KILLED."""
+        self.set_tags(run_id, {PRUNED: "true"})
+        self.finish(run_id, "KILLED")
+
     def download(self, run_id: str, path: str, dst: str | Path) -> Path:
+        """Artifact ``path`` of run ``run_id``, copied into the local folder ``dst``."""
         return Path(self.client.download_artifacts(run_id, path, str(dst)))

@@ -7,9 +7,14 @@ attacked it; when no trial has been farmed (``farm.enabled: false``) the in-loop
 adversary is optimistic. Trials without farm metrics in a farmed study are plotted, never put
 on the front: their leak was never measured by the farm.
 
-Front encoders are registered as versions of the registered model ``<study>-encoder`` with
-aliases ``pareto-1`` ... (by action accuracy) and ``knee``; each is also exported to
-TorchScript for the camera (``camera/encoder.ts`` in its trial run).
+Front encoders are registered as versions of the registered model ``<study>-encoder`` (source:
+the trial run's ``encoder`` artifact folder) with aliases ``pareto-1`` ... (by action accuracy)
+and ``knee``; each is also exported to TorchScript for the camera (``camera-N.ts`` in ``out``
+and the ``camera`` artifact folder of its trial run). The encoder to export is downloaded from
+the trial run's artifact ``encoder/encoder.pt``, whichever node trained it.
+
+A recipe-level module (above ``tracking``, ``report`` and ``export``, beside ``studyrun``): it
+reads the run tree through :class:`~privar.tracking.Tracker` and composes the rest.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from privar import pareto, report
-from privar.tracking.runs import ENCODER, Tracker
+from privar.encoders.artifact import ENCODER_FOLDER, fetch_encoder
+from privar.tracking.runs import ENCODER, ENCODER_SAVED, Tracker
 
 FARMED = ("action_acc_fresh", "privacy_acc_worst")
 IN_LOOP = ("action_acc", "privacy_acc")
@@ -47,7 +53,7 @@ def _row(run, kind: str, keys: tuple[str, str]) -> dict[str, Any]:
         "action_acc": m.get(keys[0], math.nan),
         "privacy_acc": m.get(keys[1], math.nan),
         "recon_psnr": m.get("recon_psnr"),
-        "encoder_file": run.data.tags.get("privar.encoder_file"),
+        "has_encoder": ENCODER_SAVED in run.data.tags,  # its encoder is an artifact of the run
     }
 
 
@@ -116,7 +122,6 @@ def _register(tracker: Tracker, study_name: str, front: list[dict], knee: str | 
     from mlflow.exceptions import MlflowException
 
     from privar.export import export_encoder
-    from privar.search.trial import load_encoder
 
     name = f"{study_name}-encoder"
     client = tracker.client
@@ -125,13 +130,13 @@ def _register(tracker: Tracker, study_name: str, front: list[dict], knee: str | 
     except MlflowException:
         pass  # registered by an earlier pareto call: new versions, aliases move
     for rank, row in enumerate(front, 1):
-        version = client.create_model_version(name, f"runs:/{row['run_id']}/encoder",
+        version = client.create_model_version(name, f"runs:/{row['run_id']}/{ENCODER_FOLDER}",
                                               run_id=row["run_id"])  # fmt: skip
         client.set_registered_model_alias(name, f"pareto-{rank}", version.version)
         if row["run_id"] == knee:
             client.set_registered_model_alias(name, "knee", version.version)
-        if row.get("encoder_file") and Path(row["encoder_file"]).exists():
-            encoder = load_encoder(row["encoder_file"])
+        if row.get("has_encoder"):
+            encoder = fetch_encoder(tracker, row["run_id"])
             info = export_encoder(encoder, torch.rand(1, 3, *clip_shape),
                                   out / f"camera-{rank}.ts")  # fmt: skip
             tracker.log_artifact(row["run_id"], info["path"], "camera")

@@ -1,0 +1,81 @@
+"""Real Ray nodes for tests: `ray start --block` processes on loopback, each in its own process
+group and stopped by it (never `ray stop`, which would stop every Ray on the machine)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def ray_env(**extra: str) -> dict[str, str]:
+    """A node joining a cluster sends the token (~/.ray/auth_token) only in token mode."""
+    return {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token", **extra}
+
+
+def short_temp_dir() -> Path:
+    # Ray's unix sockets live under the temp dir, and socket paths stop at 107 bytes.
+    return Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+
+
+def start_node(args: list[str], env: dict[str, str] | None = None,
+               prefix: list[str] | None = None) -> subprocess.Popen:  # fmt: skip
+    """``ray start --block ARGS`` (behind ``prefix``, e.g. ``unshare ...``) in a new process
+    group."""
+    return subprocess.Popen(
+        [*(prefix or []), str(BIN / "ray"), "start", "--block", "--disable-usage-stats", *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env or ray_env(),
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def stop_node(node: subprocess.Popen, grace_s: float = 5) -> None:
+    """SIGTERM the node's process group (`ray start --block` stops its processes), then SIGKILL
+    whatever is left of it."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(node.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            node.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            continue
+        if sig == signal.SIGTERM:  # the leader is gone; its children may linger a moment
+            time.sleep(1)
+    node.wait()
+
+
+def wait_for_port(port: int, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+def wait_for_resource(address: str, key: str, amount: float, env: dict[str, str],
+                      timeout_s: float = 90) -> None:  # fmt: skip
+    """Until the cluster at ``address`` has ``amount`` of ``key`` (nodes join seconds after they
+    start)."""
+    probe = ("import ray, time\n"
+             f"ray.init(address={address!r}, logging_level='ERROR')\n"
+             f"t = time.monotonic() + {timeout_s}\n"
+             f"while ray.cluster_resources().get({key!r}, 0) < {amount} and "
+             "time.monotonic() < t:\n"
+             "    time.sleep(0.5)\n"
+             f"print(ray.cluster_resources().get({key!r}, 0))\n")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
+                         timeout=timeout_s + 60)  # fmt: skip
+    got = out.stdout.strip().splitlines()[-1:] or ["nothing"]
+    assert got[0] == f"{float(amount)}", f"{key}: {got[0]}; {out.stderr[-2000:]}"
