@@ -19,10 +19,10 @@ from pathlib import Path
 
 from privar.cluster import connect, disconnect
 from privar.data.adapters import scan_dataset
+from privar.data.dataset import StudyData
 from privar.data.decoder import create_decoder
 from privar.data.probe import probe_records
 from privar.data.sampling import ClipSpec
-from privar.data.stream import StudyData
 
 
 def main() -> None:

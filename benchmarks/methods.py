@@ -18,8 +18,10 @@ import torch
 from privar.cluster import connect
 from privar.data.manifest import label_index
 from privar.data.pipeline import open_study_data
+from privar.recipes.common import label_counts, train_spec
 from privar.study import load_study, with_overrides
-from privar.train.runner import run_scheme
+from privar.train.common import pick_device
+from privar.train.schemes import SCHEMES, build_encoder
 
 ROWS = {
     "bdq": [
@@ -62,7 +64,11 @@ def main() -> None:
                 data = datasets[key]
                 torch.manual_seed(seed)
                 t = time.perf_counter()
-                runs.append({**run_scheme(study, data), "seconds": time.perf_counter() - t})
+                spec = train_spec(study, label_counts(data))
+                metrics = SCHEMES.create(spec.scheme, spec=spec, data=data,
+                                         encoder=build_encoder(spec.encoder),
+                                         device=pick_device())  # fmt: skip
+                runs.append({**metrics, "seconds": time.perf_counter() - t})
             chance = {"action": 1 / len(label_index(data.records, "action")),
                       "privacy": 1 / len(label_index(data.records, "privacy"))}  # fmt: skip
             results.append((label, runs, chance))

@@ -1,5 +1,5 @@
 """The synthetic set's privacy/utility tension, measured: generate the default smoke-size set and
-train the four small models of :mod:`privar.data.tension` on it, for one or more seeds.
+train the four small models of :mod:`privar.tension` on it, for one or more seeds.
 
     python benchmarks/synthetic_tension.py [--out DIR] [--seeds 0 1 2] [--epochs 30]
         [--control]
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from privar.data.synthetic import SynthSpec, write_synthetic
-from privar.data.tension import measure_tension
+from privar.tension import measure_tension
 
 COLUMNS = (
     ("action_acc_raw", "action, raw clips (3D)"),

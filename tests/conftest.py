@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 import yaml
 
+from privar.data.dataset import StudyData
 from privar.data.manifest import VideoRecord
 from privar.data.probe import probe_records
 from privar.data.sampling import ClipSpec
-from privar.data.stream import StudyData
 from privar.data.writer import write_video
 
 # Frame i of a fixture video is filled with this grey level, so a test can tell which frames it

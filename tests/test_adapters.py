@@ -15,7 +15,7 @@ import decord
 import numpy as np
 import pytest
 
-from privar.data.adapters import _ADAPTERS, hmdb51, ipn, jester, kth, sbu, ucf101
+from privar.data.adapters import ADAPTERS, hmdb51, ipn, jester, kth, sbu, ucf101
 from privar.data.adapters._convert import cut_segments, frames_to_mp4
 from privar.data.manifest import VideoRecord
 from privar.errors import UserError
@@ -84,7 +84,7 @@ def parts(root: Path) -> list[Path]:
 def test_adapters_register_under_their_names():
     modules = {"kth": kth, "sbu": sbu, "ipn": ipn, "ucf101": ucf101, "hmdb51": hmdb51}
     for name, module in {**modules, "jester": jester}.items():
-        assert _ADAPTERS[name] is module.scan
+        assert ADAPTERS.factory(name) is module.scan
 
 
 # --- KTH ---------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from privar.data.stream import StudyData
+from privar.data.dataset import StudyData
 from privar.encoders import create_encoder
 from privar.farm.attacks import (
     attack_privacy,

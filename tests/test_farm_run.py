@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from privar.data.stream import StudyData
+from privar.data.dataset import StudyData
 from privar.encoders.artifact import ENCODER_FOLDER
 from privar.farm.run import Candidate, Farm, aggregate
+from privar.recipes.common import farm_spec
 from privar.resources import concurrency
 from privar.study import EncoderConfig, FarmConfig, Study, TrainConfig
 from privar.tracking import Tracker
@@ -53,7 +54,7 @@ def test_a_crashing_candidate_fails_alone_and_finished_jobs_are_not_redone(
     corrupt.unlink()  # the jobs get it from MLflow alone
     bad = Candidate("corrupt", bad_run, encoder_run=bad_run)
 
-    farm = Farm(study, colour_motion_data, tracker, exp, say=lambda _: None)
+    farm = Farm(farm_spec(study), colour_motion_data, tracker, exp, say=lambda _: None)
     results = {r.candidate.label: r.metrics for r in farm.attack([good, bad])}
     assert results["corrupt"] == {}
     assert results["identity"]["privacy_acc_worst"] >= 0.75  # the colour cue leaks
@@ -94,7 +95,7 @@ def test_without_a_clip_cache_jobs_decode_in_their_own_bundle(
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
     exp = tracker.experiment(study.name)
     run = tracker.create_run(exp, "baseline", "identity")
-    farm = Farm(study, uncached, tracker, exp, say=lambda _: None)
+    farm = Farm(farm_spec(study), uncached, tracker, exp, say=lambda _: None)
     assert farm.bundle == {"CPU": 2.0}  # the job's CPU and one for its Ray Data tasks
     assert concurrency([farm.bundle], farm.capacity, 4) == 1
     (result,) = farm.attack([Candidate("identity", run, encoder=EncoderConfig("identity"))])

@@ -7,6 +7,7 @@ the tests populate themselves.
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import torch
 import torchvision.models as tvm
 from torch import nn
 
+from privar.encoders import ENCODERS
 from privar.errors import UserError
 from privar.models import (
     ACTION_MODELS,
@@ -26,7 +28,6 @@ from privar.models import (
     RECON_MODELS,
     AttentionOutput,
     create_action_model,
-    create_privacy_model,
     create_reconstruction_model,
     list_action_models,
     list_privacy_models,
@@ -34,11 +35,14 @@ from privar.models import (
     preferred_memory_format,
 )
 from privar.models.stat import StatNet
-from privar.models.weights import torchvision_weights
+from privar.models.weights import TORCHVISION_SOURCES, torchvision_weights
+from privar.study import DataConfig
 
 STAT_NAMES = {"stat_resnet34", "stat_r2plus1d_18", "baby_stat"}
 K = 2  # segments in the STAT tests
 NUM_CLASSES = 5
+# The study's data section the contract tests build for: K segments of 4 frames, 32x32.
+TEST_DATA = DataConfig(clip_len=4, segments=K, size=(32, 32))
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -58,15 +62,15 @@ def action_input(model: nn.Module) -> torch.Tensor:
 
 
 def make_action(name: str, num_classes: int = NUM_CLASSES, **kw) -> nn.Module:
-    if name in STAT_NAMES:
-        kw.setdefault("num_segments", K)
-    return create_action_model(name, num_classes, **kw)
+    """Built as the platform builds it: arguments from the entry's config for TEST_DATA, then
+    the test's own ``kw``."""
+    return ACTION_MODELS.create(name, **ACTION_MODELS.arguments(name, TEST_DATA, kw,
+                                                                num_classes=num_classes))
 
 
 def make_privacy(name: str, num_classes: int = NUM_CLASSES, **kw) -> nn.Module:
-    if name == "vit_b_16":
-        kw.setdefault("image_size", 32)
-    return create_privacy_model(name, num_classes, **kw)
+    return PRIVACY_MODELS.create(name, **PRIVACY_MODELS.arguments(name, TEST_DATA, kw,
+                                                                  num_classes=num_classes))
 
 
 def make(kind: str, name: str, **kw) -> nn.Module:
@@ -110,15 +114,38 @@ def test_registries_list_the_zoo() -> None:
 @pytest.mark.parametrize("name", ACTION_MODELS.names())
 def test_action_contract(name: str) -> None:
     torch.manual_seed(0)
+    cfg = ACTION_MODELS.entry(name).cfg
     model = make_action(name)
+    assert cfg.input == "clip"
     assert isinstance(model, StatNet) == (name in STAT_NAMES)
-    check_forward_backward(model, action_input(model), (2, NUM_CLASSES))
+    assert cfg.attention == callable(getattr(model, "forward_attention", None))
+    check_forward_backward(model, torch.randn(cfg.test_input(TEST_DATA)), (2, NUM_CLASSES))
 
 
 @pytest.mark.parametrize("name", PRIVACY_MODELS.names())
 def test_privacy_contract(name: str) -> None:
     torch.manual_seed(0)
-    check_forward_backward(make_privacy(name), torch.randn(2, 3, 32, 32), (2, NUM_CLASSES))
+    cfg = PRIVACY_MODELS.entry(name).cfg
+    assert cfg.input == "frames" and cfg.test_input(TEST_DATA) == (2, 3, 32, 32)
+    check_forward_backward(make_privacy(name), torch.randn(cfg.test_input(TEST_DATA)),
+                           (2, NUM_CLASSES))  # fmt: skip
+
+
+@pytest.mark.parametrize("registry", [ACTION_MODELS, PRIVACY_MODELS, RECON_MODELS, ENCODERS],
+                         ids=lambda r: r.kind)  # fmt: skip
+def test_entries_describe_themselves(registry) -> None:
+    """What validation and the loops read off an entry's config holds for its factory: every
+    option spelled out (no ``**kw``), derived arguments are options of the factory, and the
+    torchvision weights it claims are the ones privar knows how to load."""
+    for name in registry.names():
+        entry = registry.entry(name)
+        params = inspect.signature(entry.factory).parameters
+        assert not any(p.kind is p.VAR_KEYWORD for p in params.values()), name
+        assert set(entry.cfg.derived(TEST_DATA)) <= set(params), name
+        if registry is not ENCODERS:
+            assert ("torchvision" in entry.cfg.pretrained) == (name in TORCHVISION_SOURCES), name
+    assert {n for n in PRIVACY_MODELS.names() if PRIVACY_MODELS.entry(n).cfg.square_multiple} == {
+        "vit_b_16"}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", RECON_MODELS.names())

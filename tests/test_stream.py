@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from conftest import frame_levels
+from privar.data.dataset import StudyData
 from privar.data.manifest import VideoRecord, label_index
 from privar.data.probe import probe_records
 from privar.data.sampling import ClipSpec
-from privar.data.stream import StudyData
 
 SPEC = ClipSpec(clip_len=4, stride=2, size=(16, 24))
 

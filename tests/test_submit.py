@@ -22,7 +22,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import free_port, tiny_study
-from privar.submit import progress, run_args
+from privar.recipes.submit import progress, run_args
+from ray_nodes import start_node, stop_node
 
 BIN = Path(sys.executable).parent
 PRIVAR = str(BIN / "privar")
@@ -157,25 +158,18 @@ def ray_head() -> Iterator[tuple[str, str]]:
     temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
     env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token,
            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
-    head = subprocess.Popen(
-        [str(BIN / "ray"), "start", "--head", "--block", f"--port={free_port()}",
-         "--node-ip-address=127.0.0.1", "--include-dashboard=true", "--dashboard-host=127.0.0.1",
-         f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={free_port()}",
-         f"--ray-client-server-port={free_port()}", "--num-cpus=2", f"--temp-dir={temp}",
-         "--disable-usage-stats"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+    head = start_node(
+        ["--head", f"--port={free_port()}", "--node-ip-address=127.0.0.1",
+         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
+         f"--dashboard-agent-listen-port={free_port()}", f"--ray-client-server-port={free_port()}",
+         "--num-cpus=2", f"--temp-dir={temp}"], env,
     )  # fmt: skip
     address = f"http://127.0.0.1:{dash}"
     try:
         _wait_for_jobs_api(address, token, head)
         yield address, token
     finally:
-        head.terminate()  # `ray start --block` stops its node's processes on SIGTERM
-        try:
-            head.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
+        stop_node(head)
         shutil.rmtree(temp, ignore_errors=True)
 
 
@@ -207,6 +201,9 @@ def test_submit_follow_and_status(ray_head: tuple[str, str], mlflow_server: str,
         [PRIVAR, "submit", str(other), "--address", address, "--tracking-uri", mlflow_server,
          "--follow"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # A shell's background job starts with SIGINT ignored, and so would privar: as in a
+        # terminal, Ctrl-C must reach it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     first = follower.stdout.readline()
     assert (m := re.match(r"submitted (raysubmit_\w+): study interrupted", first)), first

@@ -23,8 +23,8 @@ from privar.data.adapters import scan_dataset
 from privar.data.decoder import create_decoder
 from privar.data.manifest import SPLITS, read_manifest
 from privar.data.synthetic import ACTIONS, SynthSpec, make_clip, write_synthetic
-from privar.data.tension import load_clips, measure_tension, score_identity, train_identity
 from privar.errors import UserError
+from privar.tension import load_clips, measure_tension, score_identity, train_identity
 
 SMALL = SynthSpec(num_actors=3, num_actions=2, clips_per_pair=3, num_frames=8, height=32, width=32)
 # Big enough to train on (216 training clips), small enough for a test: ~6 s to generate and

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from conftest import colour_motion_videos
+from privar.data.dataset import StudyData
 from privar.data.sampling import ClipSpec
-from privar.data.stream import StudyData
 from privar.encoders import create_encoder
 from privar.models import create_action_model, create_privacy_model
 from privar.study import AdversarialConfig, AttentionConfig, DistillConfig, TrainConfig

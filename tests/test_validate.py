@@ -1,5 +1,6 @@
 """``privar validate``: every shipped study checks out without building a model or touching
-data, and every kind of mistake is one line naming the file and key path, exit code 2."""
+data, every kind of mistake is one line naming the file and key path, exit code 2, and every
+mistake of a file is reported, one per line."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ import pytest
 import torch
 
 from privar.cli import main
-from privar.encoders import ENCODERS
-from privar.models import ACTION_MODELS, PRIVACY_MODELS
-from privar.validate import accepted_params, attention_models, validate_file
+from privar.errors import UserError
+from privar.validate import StudyProblems, validate_file
 
 STUDIES = sorted((Path(__file__).parent.parent / "studies").glob("*.yaml"))
 
@@ -116,6 +116,10 @@ def run_bad(tmp_path: Path, capsys, text: str, *extra: str) -> str:
             BASE + "data: {adapter: kinetics}\n",
             "s.yaml: data.adapter: unknown adapter 'kinetics'; known:",
         ),
+        (
+            BASE + "data: {decoder: ffmpeg}\n",
+            "s.yaml: data.decoder: unknown decoder 'ffmpeg'; known: decord, pyav",
+        ),
         # parameters the factories do not take, or of the wrong type
         (
             BDQ.replace("bdq}", "bdq, params: {levls: 8}}"),
@@ -155,8 +159,8 @@ def run_bad(tmp_path: Path, capsys, text: str, *extra: str) -> str:
             "s.yaml: privacy_model.pretrained: 'baby2d' has no torchvision weights",
         ),
         (
-            BASE + "farm: {pretrained: torchvision}\n",
-            "s.yaml: farm.adversaries[0]: 'baby2d' has no torchvision weights",
+            BASE + "farm: {pretrained: torchvision, adversaries: [resnet18, baby2d]}\n",
+            "s.yaml: farm.adversaries[1]: 'baby2d' has no torchvision weights",
         ),
         (
             BASE + "scheme: attention\ndata: {segments: 4}\naction_model: {name: baby3d}\n",
@@ -174,8 +178,30 @@ def run_bad(tmp_path: Path, capsys, text: str, *extra: str) -> str:
             "s.yaml: farm.action_model: the attention scheme's clips are K segments",
         ),
         (
-            BASE + "privacy_model: {name: vit_b_16}\n",
-            "s.yaml: privacy_model.params.image_size: vit_b_16 takes 224x224 frames",
+            BASE + "data: {size: [24, 24]}\nprivacy_model: {name: vit_b_16}\n",
+            "s.yaml: privacy_model.name: vit_b_16 takes square frames, a multiple of 16 px, but "
+            "data.size is [24, 24]",
+        ),
+        # keys the platform derives from the data section, refused with where they come from
+        (
+            BASE + "privacy_model: {name: vit_b_16, params: {image_size: 32}}\n",
+            "s.yaml: privacy_model.params.image_size: privacy model 'vit_b_16': image_size is set "
+            "from data.size, not here",
+        ),
+        (
+            BASE + "action_model: {name: baby_stat, params: {frames_per_segment: 2}}\n"
+            "data: {segments: 2}\n",
+            "s.yaml: action_model.params.frames_per_segment: action model 'baby_stat': "
+            "frames_per_segment is set from data.clip_len, not here",
+        ),
+        (
+            BASE + "action_model: {name: baby_stat}\n",
+            "s.yaml: action_model.name: 'baby_stat' is a K-segment model: it needs "
+            "data.segments >= 1",
+        ),
+        (
+            BASE + "data: {options: {root: elsewhere}}\n",
+            "s.yaml: data.options.root: adapter 'synthetic': root is set from data.root, not here",
         ),
         (
             BASE + "data: {size: [24, 32]}\nfarm: {adversaries: [vit_b_16]}\n",
@@ -258,15 +284,15 @@ def test_space_mistakes_name_the_searched_key(tmp_path: Path, capsys, space: str
 
 
 def test_space_values_are_checked_against_the_study_they_land_in(tmp_path: Path, capsys) -> None:
-    # 12 px frames: fine for the study, but one choice asks vit_b_16 for 32 x 32 frames.
+    # 32 px frames: fine for the study, but one choice gives vit_b_16 frames it cannot take.
     text = (
         BASE
-        + "data: {size: [32, 32]}\nprivacy_model: {name: vit_b_16, params: {image_size: 32}}\n"
+        + "data: {size: [32, 32]}\nprivacy_model: {name: vit_b_16}\n"
         + "search:\n  space:\n    data.size: {type: choice, values: [[32, 32], [24, 32]]}\n"
     )
     line = run_bad(tmp_path, capsys, text)
     assert "s.yaml: search.space.data.size: values[1] [24, 32] makes an invalid study" in line
-    assert "vit_b_16 takes 32x32 frames" in line
+    assert "privacy_model.name: vit_b_16 takes square frames" in line
 
 
 def test_set_overrides_are_validated_too(capsys) -> None:
@@ -302,21 +328,40 @@ def test_a_missing_file_is_one_line(tmp_path: Path, capsys) -> None:
     assert "nope.yaml: no such study file" in capsys.readouterr().err
 
 
-def test_accepted_params_follow_kw_into_privar_classes() -> None:
-    bdq = accepted_params(ENCODERS.factory("bdq"))  # bdq(preset=None, **params) -> BDQ(**params)
-    assert not bdq.open
-    assert set(bdq.names) == {"preset", "sigma", "levels", "hardness", "learn_sigma",
-                              "per_clip_norm"}  # fmt: skip
-    i3d = accepted_params(ACTION_MODELS.factory("i3d_r50"))  # -> I3DResNet50(num_classes, **kw)
-    assert not i3d.open and {"in_channels", "dropout", "pretrained"} <= set(i3d.names)
-    assert not accepted_params(ENCODERS.factory("identity")).names  # nn.Module's **kwargs: none
-    # **kw handed to torchvision builders cannot be read without building: accepted as given
-    assert accepted_params(PRIVACY_MODELS.factory("resnet50")).open
+def test_every_problem_of_a_file_is_reported(tmp_path: Path, capsys) -> None:
+    text = (
+        BDQ.replace("bdq}", "bdq, params: {levls: 8, sigma: high}}")
+        + "data: {decoder: ffmpeg}\n"
+        + "privacy_model: {name: resnet9}\n"
+        + "farm: {adversaries: [baby2d, vit_b_16], action_model: c3d}\n"
+        + "search:\n  space:\n    adversarial.alfa: {type: uniform, low: 0, high: 1}\n"
+    )
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    assert main(["validate", str(p), str(p)]) == 2  # every file, not only the first
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    expected = [
+        "data.decoder: unknown decoder 'ffmpeg'",
+        "encoder.params.levls: encoder 'bdq' has no parameter 'levls'",
+        "encoder.params.sigma: encoder 'bdq': expected float, got 'high'",
+        "privacy_model.name: unknown privacy model 'resnet9'",
+        "farm.action_model: unknown action model 'c3d'",
+        "search.space.adversarial.alfa: not a study key",
+    ]
+    assert len(lines) == 2 * len(expected), captured.err
+    for line, needle in zip(lines, expected * 2, strict=True):
+        assert line.startswith(f"privar: error: {p}: {needle}"), (line, needle)
+    assert "Traceback" not in captured.err and not captured.out
+
+    # `privar run` (through check_study) stops in one line, counting the others.
+    with pytest.raises(StudyProblems) as e:
+        validate_file(p)
+    assert isinstance(e.value, UserError) and len(e.value.lines) == len(expected)
+    assert str(e.value) == f"{e.value.lines[0]} (and {len(expected) - 1} more: run privar validate)"
+    assert "\n" not in str(e.value)
 
 
-def test_attention_models_are_found_without_building() -> None:
-    assert set(attention_models(ACTION_MODELS, ACTION_MODELS.names())) == {
-        "baby_stat",
-        "stat_resnet34",
-        "stat_r2plus1d_18",
-    }
+def test_attention_needs_a_model_with_attention_maps(tmp_path: Path, capsys) -> None:
+    line = run_bad(tmp_path, capsys, BASE + "scheme: attention\ndata: {segments: 4}\n")
+    assert line.endswith("those that do: baby_stat, stat_r2plus1d_18, stat_resnet34"), line

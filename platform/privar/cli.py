@@ -1,4 +1,5 @@
-"""``privar``: the command line. Errors a user can cause end in one line and exit code 2."""
+"""``privar``: the command line. It parses, and calls the command's recipe (``privar.recipes``).
+Errors a user can cause end in one line and exit code 2."""
 
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from privar.studyrun import run_study
+    from privar.recipes.run_study import run_study
 
     overrides = _key_values(args.set, "--set")
     if args.storage:  # the same as --set search.storage=URI, checked like it
@@ -112,13 +113,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
-    from privar.studyrun import pareto_study
+    from privar.recipes.select_front import pareto_study
 
     return pareto_study(args.study, tracking_uri=args.tracking_uri, out=args.out)
 
 
 def cmd_farm(args: argparse.Namespace) -> int:
-    from privar.studyrun import farm_one
+    from privar.recipes.attack import farm_one
 
     if bool(args.run) == bool(args.checkpoint):
         raise UserError("farm: give either --run RUN_ID or --checkpoint PATH --study STUDY")
@@ -129,37 +130,32 @@ def cmd_farm(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from privar.study import load_study
-    from privar.train.runner import train_study
+    from privar.recipes.train_once import train_once
 
-    study = load_study(args.study)
-    print(
-        f"study {study.name}: scheme {study.scheme}, encoder {study.encoder.name}, "
-        f"action model {study.action_model.name}, privacy model {study.privacy_model.name}"
-    )
-
-    def report(epoch: int, metrics: dict[str, float]) -> None:
-        shown = "  ".join(f"{k} {v:.3f}" for k, v in sorted(metrics.items()))
-        print(f"  epoch {epoch + 1}/{study.train.epochs}  {shown}", flush=True)
-
-    metrics = train_study(study, address=args.address, device=args.device, report=report)
-    print("final: " + "  ".join(f"{k} {v:.3f}" for k, v in sorted(metrics.items())))
+    train_once(args.study, address=args.address, device=args.device)
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from privar.validate import validate_file
+    from privar.validate import StudyProblems, validate_file
 
     overrides = _key_values(args.set, "--set")
-    for path in args.study:
-        study = validate_file(path, overrides)
+    failed = False
+    for path in args.study:  # every file, and every problem of each, one line each
+        try:
+            study = validate_file(path, overrides)
+        except UserError as e:
+            failed = True
+            for line in e.lines if isinstance(e, StudyProblems) else [str(e)]:
+                print(f"privar: error: {line}", file=sys.stderr)
+            continue
         print(f"ok: {path} ({study.name}, scheme {study.scheme}, "
               f"{len(study.search.space)} searched parameters)")  # fmt: skip
-    return 0
+    return 2 if failed else 0
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from privar.submit import run_args, submit_study
+    from privar.recipes.submit import run_args, submit_study
 
     overrides = _key_values(args.set, "--set")
     if args.storage:  # checked here as `privar run --storage` checks it
@@ -174,7 +170,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from privar.submit import status
+    from privar.recipes.submit import status
 
     return status(args.address)
 

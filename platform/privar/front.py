@@ -13,8 +13,9 @@ and ``knee``; each is also exported to TorchScript for the camera (``camera-N.ts
 and the ``camera`` artifact folder of its trial run). The encoder to export is downloaded from
 the trial run's artifact ``encoder/encoder.pt``, whichever node trained it.
 
-A recipe-level module (above ``tracking``, ``report`` and ``export``, beside ``studyrun``): it
-reads the run tree through :class:`~privar.tracking.Tracker` and composes the rest.
+Beside ``report`` and ``export``, above ``tracking``: it reads the run tree through
+:class:`~privar.tracking.Tracker` and composes the rest; ``privar run`` and ``privar pareto``
+(``privar.recipes``) call it.
 """
 
 from __future__ import annotations

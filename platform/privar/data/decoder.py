@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from privar.errors import BrokenVideo
+from privar.registry import Registry
 
 Size = tuple[int, int]
 """(height, width) in pixels."""
@@ -175,17 +176,18 @@ class PyAVDecoder:
         return resize_frames(frames, size) if size else frames
 
 
-_DECODERS = {"decord": DecordDecoder, "pyav": PyAVDecoder}
+DECODERS: Registry[Decoder] = Registry("decoder")
+DECODERS.register("decord")(DecordDecoder)
+DECODERS.register("pyav")(PyAVDecoder)
 
 
 def list_decoders() -> list[str]:
-    return sorted(_DECODERS)
+    return DECODERS.names()
 
 
 def create_decoder(name: str = "decord") -> Decoder:
-    if name not in _DECODERS:
-        raise ValueError(f"unknown decoder {name!r}; known: {', '.join(list_decoders())}")
-    return _DECODERS[name]()
+    """Decoder ``name``; an unknown one is a :class:`UserError` listing the known ones."""
+    return DECODERS.create(name)
 
 
 def _first_line(e: BaseException) -> str:

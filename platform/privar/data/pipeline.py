@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from privar.data.adapters import scan_dataset
+from privar.data.dataset import StudyData
 from privar.data.probe import probe_records
 from privar.data.sampling import ClipSpec
-from privar.data.stream import StudyData
 from privar.errors import UserError
 from privar.study import DataConfig
 

@@ -23,7 +23,7 @@ illumination, noise), so no label can be read off them.
 
 :func:`write_synthetic` writes the clips as H.264 MP4 files plus a manifest; the
 ``synthetic`` adapter (:mod:`privar.data.adapters.synthetic`) generates the set on first use.
-:mod:`privar.data.tension` measures the tension by training small models.
+:mod:`privar.tension` measures the tension by training small models.
 """
 
 from __future__ import annotations

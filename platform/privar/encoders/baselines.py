@@ -19,16 +19,19 @@ from privar.encoders.base import ENCODERS, Encoder
 LUMA = (0.299, 0.587, 0.114)
 
 
-@ENCODERS.register("identity")
+@ENCODERS.register("identity", input="clip")
 class Identity(Encoder):
     """No privacy, the baseline: ``(B, C, T, H, W)`` -> the same tensor. No parameters."""
+
+    def __init__(self) -> None:  # takes nothing (nn.Module's own would take anything)
+        super().__init__()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         return x
 
 
-@ENCODERS.register("blur")
+@ENCODERS.register("blur", input="clip")
 class Blur(Encoder):
     """Gaussian blur of each frame: ``(B, C, T, H, W)`` -> same shape.
 
@@ -50,7 +53,7 @@ class Blur(Encoder):
         return ops.gaussian_blur(x, self.sigma, padding="replicate")
 
 
-@ENCODERS.register("pixelate")
+@ENCODERS.register("pixelate", input="clip")
 class Pixelate(Encoder):
     """Pixelation: ``(B, C, T, H, W)`` -> same shape, each ``block`` x ``block`` tile replaced by
     its mean (nearest back up). Tiles at the right/bottom edge may be smaller when ``block`` does
@@ -77,7 +80,7 @@ class Pixelate(Encoder):
         return ops.from_frames(up, t)
 
 
-@ENCODERS.register("events")
+@ENCODERS.register("events", input="clip")
 class Events(Encoder):
     """A simulated event camera (DVS): ``(B, C, T, H, W)`` in [0, 1] -> ``(B, C, T-1, H, W)``
     with values in {-1, 0, +1}.

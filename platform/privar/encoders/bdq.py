@@ -137,10 +137,16 @@ PRESETS: dict[str, dict[str, object]] = {
 }
 
 
-@ENCODERS.register("bdq")
-def bdq(preset: str | None = None, **params: object) -> BDQ:
-    """``BDQ(**params)``, or a named preset (``"reference"``: the release, taking no other
-    parameter, since any change would make it no longer the reference)."""
+@ENCODERS.register("bdq", input="clip")
+def bdq(preset: str | None = None, sigma: float | None = None, levels: int | None = None,
+        hardness: float | None = None, learn_sigma: bool | None = None,
+        per_clip_norm: bool | None = None) -> BDQ:  # fmt: skip
+    """``BDQ`` with the given parameters (``None``: BDQ's default), or a named preset
+    (``"reference"``: the release, taking no other parameter, since any change would make it no
+    longer the reference)."""
+    given = dict(sigma=sigma, levels=levels, hardness=hardness, learn_sigma=learn_sigma,
+                 per_clip_norm=per_clip_norm)  # fmt: skip
+    params = {k: v for k, v in given.items() if v is not None}
     if preset is None:
         return BDQ(**params)  # type: ignore[arg-type]
     if preset not in PRESETS:

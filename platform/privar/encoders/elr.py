@@ -71,7 +71,7 @@ class LowResolution(Encoder):
         return ops.bilinear_upsample(self.low_res(x), (x.shape[-2], x.shape[-1]))
 
 
-@ENCODERS.register("elr")
+@ENCODERS.register("elr", input="clip")
 def elr(
     resolution: Sequence[int] = (12, 16), blur_sigma: float = 0.0, noise_std: float = 0.0
 ) -> LowResolution:
@@ -79,7 +79,7 @@ def elr(
     return LowResolution(resolution, blur_sigma=blur_sigma, noise_std=noise_std)
 
 
-@ENCODERS.register("downsample")
+@ENCODERS.register("downsample", input="clip")
 def downsample(size: int = 28) -> LowResolution:
     """Ryoo et al.: square ``size`` x ``size`` down-sampling and back up, no blur, no noise."""
     return LowResolution((size, size))

@@ -71,7 +71,7 @@ class UNet2d(Encoder):
         return ops.from_frames(torch.sigmoid(self.head(d1)), t)
 
 
-@ENCODERS.register("unet2d")
+@ENCODERS.register("unet2d", input="clip")
 def unet2d(channels: int = 3, base: int = 16) -> UNet2d:
     """Wu et al.'s frame-level UNet encoder, ``base`` channels at full resolution."""
     return UNet2d(channels=channels, base=base)

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from privar.data.stream import StudyData
+from privar.data.dataset import StudyData, eval_split
 from privar.farm.metrics import psnr, ssim
 from privar.models import create_action_model, create_privacy_model, create_reconstruction_model
 from privar.study import TrainConfig
@@ -34,7 +34,6 @@ from privar.train.classifier import train_classifier
 from privar.train.common import (
     autocast,
     batches,
-    eval_split,
     frame_labels,
     frames,
     make_optimizer,

@@ -7,16 +7,20 @@ through the tracker into a temporary folder on whatever node runs the job and lo
 (:func:`privar.encoders.artifact.fetch_encoder`); no node reads a path another node wrote. A
 baseline is built fresh from the registry. For each candidate, one Ray task per job:
 
-* ``adversary`` jobs, one per privacy model of ``farm.adversaries``;
-* a ``reconstruction`` job (``farm.reconstruction``), judged by the strongest adversary trained
-  on raw frames (the *judges*, trained first: they are also the identity baseline's attacks);
+* ``adversary`` jobs, one per privacy model of the farm's adversaries;
+* a ``reconstruction`` job, judged by the strongest adversary trained on raw frames (the
+  *judges*, trained first: they are also the identity baseline's attacks);
 * an ``action`` job, a fresh action model.
+
+What to attack with, and what each job reserves, is a :class:`~privar.farm.spec.FarmSpec`
+(every model's keyword arguments already resolved through its registry); the farm never reads
+the study.
 
 Tasks run inside one placement group, one task per bundle at a time, so the farm never competes
 with itself for CPUs it cannot get (and never waits on resources a search still holds: the farm
 starts when the search is done). Without a clip cache each bundle also holds a CPU for the Ray
 Data tasks that decode the job's clips. A task that crashes is retried
-(``farm.retries``); one that still fails is logged as a FAILED run and the others go on. A
+(``FarmSpec.retries``); one that still fails is logged as a FAILED run and the others go on. A
 resumed farm skips every job that already has a FINISHED run.
 """
 
@@ -34,14 +38,15 @@ from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from privar.cluster import capacity, waiting_for
+from privar.data.dataset import StudyData
 from privar.data.manifest import label_index
-from privar.data.stream import StudyData
 from privar.encoders.artifact import fetch_encoder
 from privar.farm.attacks import attack_privacy, attack_reconstruction, fresh_action, train_raw_judge
+from privar.farm.spec import FarmSpec
 from privar.resources import GiB, check_group, concurrency, describe
-from privar.study import EncoderConfig, FarmConfig, Study
+from privar.study import EncoderConfig
 from privar.tracking import Tracker
-from privar.tracking.runs import ADVERSARY, ENCODER, ERROR
+from privar.tracking.runs import ADVERSARY, ENCODER, ERROR, NODE
 from privar.train.common import pick_device
 
 
@@ -75,52 +80,43 @@ def _build(c: Candidate, tracker: Tracker) -> torch.nn.Module:
     return create_encoder(c.encoder.name, **c.encoder.params).eval()
 
 
-def _privacy_kw(name: str, study: Study) -> dict[str, Any]:
-    # torchvision's ViT needs its input size up front (a multiple of its 16-px patch).
-    return {"image_size": study.data.size[0]} if name.startswith("vit") else {}
-
-
-def _action_kw(study: Study) -> dict[str, Any]:
-    if study.scheme == "attention":  # STAT models cut the clip into the sampled segments
-        return {"num_segments": study.data.segments, "frames_per_segment": study.data.clip_len}
-    return {}
-
-
-def _job(kind: str, name: str, c: Candidate, study: Study, data: StudyData, judge: dict | None,
-         tracker: Tracker) -> dict[str, float]:  # fmt: skip
+def _job(kind: str, name: str, c: Candidate, spec: FarmSpec, data: StudyData,
+         judge: dict | None, tracker: Tracker) -> dict[str, float]:  # fmt: skip
     """One farm job, in a Ray worker: get the candidate encoder and run one attack."""
     torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources()
                                      .get("CPU", 1))))  # fmt: skip
-    device, f, cfg = pick_device(), study.farm, study.train
+    device, cfg = pick_device(), spec.train
     data.ensure_cache()  # this node's copy of the clip cache
     encoder = _build(c, tracker)
     num_privacy = len(label_index(data.records, "privacy"))
     if kind == "adversary":
-        return attack_privacy(data, encoder, name, num_privacy, cfg, f.epochs, device,
-                              f.pretrained, study.seed, **_privacy_kw(name, study))  # fmt: skip
+        m = spec.adversary(name)
+        return attack_privacy(data, encoder, m.name, num_privacy, cfg, spec.epochs, device,
+                              m.pretrained, spec.seed, **m.kwargs)  # fmt: skip
     if kind == "action":
-        return fresh_action(data, encoder, name, len(label_index(data.records, "action")), cfg,
-                            f.epochs, device, seed=study.seed, **_action_kw(study))  # fmt: skip
+        m = spec.action
+        return fresh_action(data, encoder, m.name, len(label_index(data.records, "action")), cfg,
+                            spec.epochs, device, m.pretrained, spec.seed, **m.kwargs)  # fmt: skip
     judge_model = None
     if judge is not None:
         from privar.models import create_privacy_model
 
         judge_model = create_privacy_model(judge["name"], num_privacy,
-                                           **_privacy_kw(judge["name"], study))  # fmt: skip
+                                           **spec.adversary(judge["name"]).kwargs)  # fmt: skip
         judge_model.load_state_dict(judge["state_dict"])
-    return attack_reconstruction(data, encoder, name, cfg, f.recon_epochs, device, judge_model,
-                                 study.seed)  # fmt: skip
+    m = spec.reconstruction
+    return attack_reconstruction(data, encoder, m.name, cfg, spec.recon_epochs, device,
+                                 judge_model, spec.seed, **m.kwargs)  # fmt: skip
 
 
-def _judge(name: str, study: Study, data: StudyData) -> dict[str, Any]:
+def _judge(name: str, spec: FarmSpec, data: StudyData) -> dict[str, Any]:
     """A privacy model trained on raw frames: the identity encoder's attack, and a judge of
     reconstructions. Returns its scores and its weights."""
-    device, f = pick_device(), study.farm
+    device, m = pick_device(), spec.adversary(name)
     data.ensure_cache()
     num_privacy = len(label_index(data.records, "privacy"))
-    model, scores = train_raw_judge(data, name, num_privacy, study.train, f.epochs, device,
-                                    study.seed, f.pretrained,
-                                    **_privacy_kw(name, study))  # fmt: skip
+    model, scores = train_raw_judge(data, m.name, num_privacy, spec.train, spec.epochs, device,
+                                    spec.seed, m.pretrained, **m.kwargs)  # fmt: skip
     return {**scores, "name": name,
             "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}  # fmt: skip
 
@@ -160,7 +156,7 @@ FARM_KEYS = {"CPU": "farm.cpus_per_job", "GPU": "farm.gpus_per_job",
 WAIT_SAY_EVERY_S = 30.0
 
 
-def job_bundle(f: FarmConfig, data_cpus: float) -> dict[str, float]:
+def job_bundle(f: FarmSpec, data_cpus: float) -> dict[str, float]:
     """One farm job's placement-group bundle: its CPUs (plus ``data_cpus`` for the Ray Data
     tasks that decode its clips when there is no clip cache), GPU fraction and memory."""
     bundle = {"CPU": f.cpus_per_job + data_cpus, "GPU": f.gpus_per_job,
@@ -168,17 +164,23 @@ def job_bundle(f: FarmConfig, data_cpus: float) -> dict[str, float]:
     return {k: v for k, v in bundle.items() if v > 0}
 
 
-class Farm:
-    """Attacks candidates of one study; results go to ``tracker`` under each candidate's run."""
+def _located(fn: Callable[..., Any], *args: Any) -> tuple[Any, str]:
+    """A Ray task: ``fn(*args)`` and the id of the node it ran on, for the job's run."""
+    return fn(*args), ray.get_runtime_context().get_node_id()
 
-    def __init__(self, study: Study, data: StudyData, tracker: Tracker, experiment_id: str,
+
+class Farm:
+    """Attacks candidates with the farm ``spec`` on ``data`` (prepared); results go to
+    ``tracker`` under each candidate's run, in experiment ``experiment_id``."""
+
+    def __init__(self, spec: FarmSpec, data: StudyData, tracker: Tracker, experiment_id: str,
                  say: Callable[[str], None] = print) -> None:  # fmt: skip
-        self.study, self.data, self.tracker, self.exp, self.say = (
-            study, data, tracker, experiment_id, say)  # fmt: skip
+        self.spec, self.data, self.tracker, self.exp, self.say = (
+            spec, data, tracker, experiment_id, say)  # fmt: skip
         # Without a clip cache a job decodes through Ray Data tasks, which run in the job's
         # placement group: each bundle then holds one CPU for them beside the job's own.
         self.data_cpus = 0 if data.cache is not None else 1
-        self.bundle = job_bundle(study.farm, self.data_cpus)
+        self.bundle = job_bundle(spec, self.data_cpus)
         self.capacity = capacity()
         check_group([self.bundle], self.capacity, FARM_KEYS, "each farm job")
         self.data_ref = ray.put(data)
@@ -196,21 +198,22 @@ class Farm:
 
     def _run(self, pg, num_bundles: int, calls: list) -> Iterator[tuple[Any, Any]]:
         """Run ``calls`` ([(key, fn, args)]) as Ray tasks, each pinned to a free bundle of
-        ``pg``, at most one per bundle; yields (key, result or the exception it ended with)."""
-        f = self.study.farm
+        ``pg``, at most one per bundle; yields (key, (result, the id of the node it ran on)
+        or the exception it ended with)."""
+        f = self.spec
         free, pending, queue = list(range(num_bundles)), {}, list(calls)
         while queue or pending:
             while queue and free:
                 key, fn, args = queue.pop(0)
                 bundle = free.pop()
-                ref = ray.remote(fn).options(
+                ref = ray.remote(_located).options(
                     num_cpus=f.cpus_per_job, num_gpus=f.gpus_per_job,
                     memory=self.bundle.get("memory", 0), max_retries=f.retries,
                     retry_exceptions=True,
                     scheduling_strategy=PlacementGroupSchedulingStrategy(
                         pg, placement_group_bundle_index=bundle,
                         placement_group_capture_child_tasks=True),
-                ).remote(*args)  # fmt: skip
+                ).remote(fn, *args)  # fmt: skip
                 pending[ref] = (key, bundle)
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             key, bundle = pending.pop(ref)
@@ -223,14 +226,14 @@ class Farm:
     def attack(self, candidates: list[Candidate]) -> list[FarmResult]:
         """Run every job of every candidate (skipping jobs already FINISHED in MLflow) and log
         each job's run and each candidate's aggregate metrics."""
-        f, study = self.study.farm, self.study
+        f = self.spec
         jobs: list[tuple[Candidate, str, str]] = []
         done: dict[str, dict[tuple[str, str], dict]] = {c.run_id: {} for c in candidates}
         for c in candidates:
-            wanted = [("adversary", a) for a in f.adversaries]
-            wanted.append(("action", f.action_model or study.action_model.name))
+            wanted = [("adversary", a.name) for a in f.adversaries]
+            wanted.append(("action", f.action.name))
             if f.reconstruction:
-                wanted.append(("reconstruction", f.reconstruction))
+                wanted.append(("reconstruction", f.reconstruction.name))
             for kind, name in wanted:
                 previous = self._finished_job(c, kind, name)
                 if previous is not None:
@@ -244,12 +247,12 @@ class Farm:
         try:
             judge = None
             if any(kind == "reconstruction" for _, kind, _ in jobs):
-                calls = [(a, _judge, (a, study, self.data_ref)) for a in f.adversaries]
+                calls = [(a.name, _judge, (a.name, f, self.data_ref)) for a in f.adversaries]
                 judges = {}
                 for name, result in self._run(pg, num_bundles, calls):
                     if isinstance(result, Exception):
                         raise result
-                    judges[name] = result
+                    judges[name] = {**result[0], "node": result[1]}
                 judge = max(judges.values(), key=lambda j: (j["privacy_acc_clip"],
                                                            j["privacy_acc"]))  # fmt: skip
                 self.say(f"  farm: judge of reconstructions: {judge['name']} on raw frames, "
@@ -260,12 +263,12 @@ class Farm:
                 ]:
                     result = {k: v for k, v in judges[name].items()
                               if k in ("privacy_acc", "privacy_acc_clip", "epochs")}  # fmt: skip
-                    self._log_job(c, kind, name, result)
+                    self._log_job(c, kind, name, result, node=judges[name]["node"])
                     done[c.run_id][(kind, name)] = result
                     jobs.remove((c, kind, name))
             self.say(f"  farm: {len(jobs)} jobs for {len(candidates)} encoders "
                      f"({num_bundles} at a time)")  # fmt: skip
-            calls = [((c, kind, name), _job, (kind, name, c, study, self.data_ref,
+            calls = [((c, kind, name), _job, (kind, name, c, f, self.data_ref,
                                                judge if kind == "reconstruction" else None,
                                                self.tracker))
                      for c, kind, name in jobs]  # fmt: skip
@@ -273,8 +276,9 @@ class Farm:
                 if isinstance(result, Exception):
                     self._log_job(c, kind, name, {}, failed=_reason(result))
                     continue
-                self._log_job(c, kind, name, result)
-                done[c.run_id][(kind, name)] = result
+                metrics, node = result
+                self._log_job(c, kind, name, metrics, node=node)
+                done[c.run_id][(kind, name)] = metrics
         finally:
             remove_placement_group(pg)
         out = []
@@ -294,9 +298,9 @@ class Farm:
         return None
 
     def _log_job(self, c: Candidate, kind: str, name: str, result: dict[str, float],
-                 failed: str | None = None) -> None:  # fmt: skip
-        run_id = self.tracker.create_run(self.exp, kind, f"{kind}-{name}", c.run_id,
-                                         {ADVERSARY: name, ENCODER: c.label})  # fmt: skip
+                 failed: str | None = None, node: str | None = None) -> None:  # fmt: skip
+        tags = {ADVERSARY: name, ENCODER: c.label, **({NODE: node} if node else {})}
+        run_id = self.tracker.create_run(self.exp, kind, f"{kind}-{name}", c.run_id, tags)
         self.tracker.log_metrics(run_id, result)
         if failed:
             self.tracker.set_tags(run_id, {ERROR: failed[:500]})

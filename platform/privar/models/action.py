@@ -7,12 +7,11 @@ stage, 2D above) and ``r2plus1d_18`` (each 3D conv factored into 1x3x3 spatial t
 temporal). The I3D ResNet-50 lives in ``i3d.py``, the STAT K-segment models in ``stat.py``.
 
 Contract of every action model: input float ``(B, C, T, H, W)``, normalised already; output
-logits ``(B, num_classes)``. Factory: ``factory(num_classes, pretrained=None, **kw)``.
+logits ``(B, num_classes)``. Factory: ``factory(num_classes, pretrained=None, ...)``, every
+option spelled out.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 from torch import nn
@@ -22,29 +21,29 @@ from privar.models import ACTION_MODELS
 from privar.models.weights import load_pretrained
 
 
-def _video_resnet(arch: str, num_classes: int, pretrained: str | None, **kw: Any) -> nn.Module:
+def _video_resnet(arch: str, num_classes: int, pretrained: str | None) -> nn.Module:
     # Built with weights=None so nothing downloads here; load_pretrained fetches the Kinetics-400
     # weights only for pretrained="torchvision" and drops their 400-way head if num_classes differs.
-    model = getattr(video, arch)(weights=None, num_classes=num_classes, **kw)
+    model = getattr(video, arch)(weights=None, num_classes=num_classes)
     return load_pretrained(model, pretrained, name=arch, head=("fc.",))
 
 
-@ACTION_MODELS.register("r3d_18")
-def r3d_18(num_classes: int, pretrained: str | None = None, **kw: Any) -> nn.Module:
+@ACTION_MODELS.register("r3d_18", input="clip", pretrained=("torchvision",))
+def r3d_18(num_classes: int, pretrained: str | None = None) -> nn.Module:
     """torchvision R3D-18 (33.4M params): ``(B, 3, T, H, W)`` -> ``(B, num_classes)``."""
-    return _video_resnet("r3d_18", num_classes, pretrained, **kw)
+    return _video_resnet("r3d_18", num_classes, pretrained)
 
 
-@ACTION_MODELS.register("mc3_18")
-def mc3_18(num_classes: int, pretrained: str | None = None, **kw: Any) -> nn.Module:
+@ACTION_MODELS.register("mc3_18", input="clip", pretrained=("torchvision",))
+def mc3_18(num_classes: int, pretrained: str | None = None) -> nn.Module:
     """torchvision MC3-18 (11.7M params): ``(B, 3, T, H, W)`` -> ``(B, num_classes)``."""
-    return _video_resnet("mc3_18", num_classes, pretrained, **kw)
+    return _video_resnet("mc3_18", num_classes, pretrained)
 
 
-@ACTION_MODELS.register("r2plus1d_18")
-def r2plus1d_18(num_classes: int, pretrained: str | None = None, **kw: Any) -> nn.Module:
+@ACTION_MODELS.register("r2plus1d_18", input="clip", pretrained=("torchvision",))
+def r2plus1d_18(num_classes: int, pretrained: str | None = None) -> nn.Module:
     """torchvision R(2+1)D-18 (31.5M params): ``(B, 3, T, H, W)`` -> ``(B, num_classes)``."""
-    return _video_resnet("r2plus1d_18", num_classes, pretrained, **kw)
+    return _video_resnet("r2plus1d_18", num_classes, pretrained)
 
 
 class ContrastConv3d(nn.Conv3d):
@@ -103,11 +102,10 @@ class Baby3D(nn.Module):
         return self.fc(self.features(x))
 
 
-@ACTION_MODELS.register("baby3d")
+@ACTION_MODELS.register("baby3d", input="clip")
 def baby3d(
-    num_classes: int, pretrained: str | None = None, in_channels: int = 3, **kw: Any
+    num_classes: int, pretrained: str | None = None, in_channels: int = 3, width: int = 16
 ) -> nn.Module:
     """``Baby3D`` (~70k params at width 16), trains in seconds on 8x32x32 clips on a CPU."""
-    return load_pretrained(
-        Baby3D(num_classes, in_channels=in_channels, **kw), pretrained, name="baby3d", head=("fc.",)
-    )
+    model = Baby3D(num_classes, in_channels=in_channels, width=width)
+    return load_pretrained(model, pretrained, name="baby3d", head=("fc.",))

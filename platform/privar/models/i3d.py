@@ -30,8 +30,6 @@ Time is downsampled once (pool2, x2); space 32x, as in the 2D ResNet-50.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -122,13 +120,14 @@ class I3DResNet50(nn.Module):
         return self.fc(self.dropout(self.forward_features(x).mean(dim=(2, 3, 4))))
 
 
-@ACTION_MODELS.register("i3d_r50")
-def i3d_r50(num_classes: int, pretrained: str | None = None, **kw: Any) -> nn.Module:
-    """``I3DResNet50``: 27.2M params + the head; ``kw``: ``in_channels``, ``dropout``.
+@ACTION_MODELS.register("i3d_r50", input="clip", pretrained=("torchvision",))
+def i3d_r50(num_classes: int, pretrained: str | None = None, in_channels: int = 3,
+            dropout: float = 0.5) -> nn.Module:  # fmt: skip
+    """``I3DResNet50``: 27.2M params + the head.
 
     ``pretrained``: a 2D ResNet-50 state dict (inflated), an I3D state dict saved from this model,
     or "torchvision" (ImageNet ResNet-50, inflated)."""
-    model = I3DResNet50(num_classes, **kw)
+    model = I3DResNet50(num_classes, in_channels=in_channels, dropout=dropout)
     return load_pretrained(
         model, pretrained, name="i3d_r50", head=("fc.",), convert=inflate_state_dict
     )

@@ -26,6 +26,7 @@ from privar.errors import UserError
 from privar.models import PRIVACY_MODELS
 from privar.models.action import MeanMaxPool
 from privar.models.weights import StateDict, load_pretrained
+from privar.study import DataConfig
 
 #: The ten adversaries of BDQ Sec. 5.2 (Fig. 5), all ImageNet-initialised there.
 DEFAULT_ADVERSARIES: tuple[str, ...] = (
@@ -58,17 +59,16 @@ _HEADS: dict[str, str] = {
 
 
 def _register_torchvision(arch: str) -> None:
-    @PRIVACY_MODELS.register(arch)
-    def factory(num_classes: int, pretrained: str | None = None, **kw: Any) -> nn.Module:
+    @PRIVACY_MODELS.register(arch, input="frames", pretrained=("torchvision",))
+    def factory(num_classes: int, pretrained: str | None = None) -> nn.Module:
         # weights=None: nothing downloads here; "torchvision" weights come through
         # load_pretrained, which keeps the fresh num_classes head.
-        model = getattr(tvm, arch)(weights=None, num_classes=num_classes, **kw)
+        model = getattr(tvm, arch)(weights=None, num_classes=num_classes)
         return load_pretrained(model, pretrained, name=arch, head=(_HEADS[arch],))
 
     factory.__name__ = factory.__qualname__ = arch
     factory.__doc__ = (
-        f"torchvision ``{arch}``: ``(N, 3, H, W)`` -> ``(N, num_classes)``; "
-        f"``kw`` go to torchvision's builder."
+        f"torchvision ``{arch}``: ``(N, 3, H, W)`` -> ``(N, num_classes)``."
     )
 
 
@@ -76,10 +76,14 @@ for _arch in _HEADS:
     _register_torchvision(_arch)
 
 
-@PRIVACY_MODELS.register("vit_b_16")
-def vit_b_16(
-    num_classes: int, pretrained: str | None = None, image_size: int = 224, **kw: Any
-) -> nn.Module:
+def frame_side(data: DataConfig) -> dict[str, Any]:
+    """ViT's position embeddings are made for one input size: the study's frames."""
+    return {"image_size": data.size[0]}
+
+
+@PRIVACY_MODELS.register("vit_b_16", input="frames", square_multiple=16, from_data=frame_side,
+                         pretrained=("torchvision",))  # fmt: skip
+def vit_b_16(num_classes: int, pretrained: str | None = None, image_size: int = 224) -> nn.Module:
     """torchvision ViT-B/16 for ``(N, 3, image_size, image_size)`` -> ``(N, num_classes)``.
 
     ``image_size`` must be a multiple of the 16-pixel patch and equal the input size (32 on the
@@ -87,7 +91,7 @@ def vit_b_16(
     patch = 16
     if image_size < patch or image_size % patch:
         raise UserError(f"vit_b_16: image_size {image_size} must be a multiple of {patch}")
-    model = tvm.vit_b_16(weights=None, image_size=image_size, num_classes=num_classes, **kw)
+    model = tvm.vit_b_16(weights=None, image_size=image_size, num_classes=num_classes)
 
     def resize_positions(state: StateDict, model: nn.Module) -> StateDict:
         key = "encoder.pos_embedding"
@@ -125,14 +129,17 @@ class Baby2D(nn.Module):
         return self.fc(self.features(x))
 
 
-@PRIVACY_MODELS.register("baby2d")
-def baby2d(num_classes: int, pretrained: str | None = None, **kw: Any) -> nn.Module:
+@PRIVACY_MODELS.register("baby2d", input="frames")
+def baby2d(num_classes: int, pretrained: str | None = None, in_channels: int = 3,
+           width: int = 16) -> nn.Module:  # fmt: skip
     """``Baby2D`` at width 16 (~24k params), fast on 32x32 frames on a CPU."""
-    return load_pretrained(Baby2D(num_classes, **kw), pretrained, name="baby2d", head=("fc.",))
+    model = Baby2D(num_classes, in_channels, width)
+    return load_pretrained(model, pretrained, name="baby2d", head=("fc.",))
 
 
-@PRIVACY_MODELS.register("baby2d_wide")
-def baby2d_wide(num_classes: int, pretrained: str | None = None, **kw: Any) -> nn.Module:
+@PRIVACY_MODELS.register("baby2d_wide", input="frames")
+def baby2d_wide(num_classes: int, pretrained: str | None = None, in_channels: int = 3,
+                width: int = 32) -> nn.Module:  # fmt: skip
     """``Baby2D`` at width 32 (~94k params): a second cheap adversary for the farm."""
-    kw.setdefault("width", 32)
-    return load_pretrained(Baby2D(num_classes, **kw), pretrained, name="baby2d_wide", head=("fc.",))
+    model = Baby2D(num_classes, in_channels, width)
+    return load_pretrained(model, pretrained, name="baby2d_wide", head=("fc.",))

@@ -15,8 +15,6 @@ Factory: ``factory(in_channels=3, pretrained=None, **kw)`` with ``kw``: ``base``
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -82,21 +80,18 @@ class UNet3D(nn.Module):
         return torch.sigmoid(self.head(x))[..., :h, :w]
 
 
-@RECON_MODELS.register("unet3d")
+@RECON_MODELS.register("unet3d", input="clip")
 def unet3d(
-    in_channels: int = 3, pretrained: str | None = None, base: int = 16, depth: int = 3, **kw: Any
+    in_channels: int = 3, pretrained: str | None = None, base: int = 16, depth: int = 3
 ) -> nn.Module:
     """``UNet3D`` (base 16, depth 3: ~1.4M params) to RGB."""
-    return load_pretrained(
-        UNet3D(in_channels, base=base, depth=depth, **kw), pretrained, name="unet3d"
-    )
+    return load_pretrained(UNet3D(in_channels, base=base, depth=depth), pretrained, name="unet3d")
 
 
-@RECON_MODELS.register("baby_unet3d")
+@RECON_MODELS.register("baby_unet3d", input="clip")
 def baby_unet3d(
-    in_channels: int = 3, pretrained: str | None = None, base: int = 4, depth: int = 2, **kw: Any
+    in_channels: int = 3, pretrained: str | None = None, base: int = 4, depth: int = 2
 ) -> nn.Module:
     """``UNet3D`` with base 4 and depth 2 (~20k params) for CPU."""
-    return load_pretrained(
-        UNet3D(in_channels, base=base, depth=depth, **kw), pretrained, name="baby_unet3d"
-    )
+    model = UNet3D(in_channels, base=base, depth=depth)
+    return load_pretrained(model, pretrained, name="baby_unet3d")

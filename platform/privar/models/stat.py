@@ -36,6 +36,7 @@ from torchvision.models import resnet34, video
 
 from privar.models import ACTION_MODELS
 from privar.models.weights import StateDict, load_pretrained
+from privar.study import DataConfig
 
 
 @dataclass
@@ -190,44 +191,53 @@ def _backbone_prefixed(state: StateDict, model: nn.Module) -> StateDict:
 _STAT_HEAD = ("fc.", "tam.", "backbone.fc.")
 
 
+def k_segments(data: DataConfig) -> dict[str, Any]:
+    """A K-segment model cuts the clip into the K segments of F frames the data layer sampled:
+    ``data.segments`` and ``data.clip_len``."""
+    return {"num_segments": data.segments, "frames_per_segment": data.clip_len}
+
+
+_STAT = {"input": "clip", "attention": True, "from_data": k_segments}
+
+
 def _finish(model: StatNet, pretrained: str | None, name: str) -> StatNet:
     load_pretrained(model, pretrained, name=name, head=_STAT_HEAD, convert=_backbone_prefixed)
     return model
 
 
-@ACTION_MODELS.register("stat_resnet34")
+@ACTION_MODELS.register("stat_resnet34", **_STAT, pretrained=("torchvision",))
 def stat_resnet34(
     num_classes: int,
     pretrained: str | None = None,
     num_segments: int = 4,
     frames_per_segment: int = 1,
-    **kw: Any,
+    dropout: float = 0.0,
 ) -> nn.Module:
     """2D ResNet-34 per frame, K segments: ``(B, 3, K * F, H, W)`` -> ``(B, num_classes)``.
-    ``pretrained="torchvision"`` loads ImageNet weights into the backbone; ``kw``: ``dropout``."""
+    ``pretrained="torchvision"`` loads ImageNet weights into the backbone."""
     backbone = resnet34(weights=None)
     backbone.fc = nn.Identity()  # the classifier acts on the attention-weighted video feature
-    model = StatNet(backbone, 512, num_classes, num_segments, frames_per_segment, False, **kw)
+    model = StatNet(backbone, 512, num_classes, num_segments, frames_per_segment, False, dropout)
     return _finish(model, pretrained, "stat_resnet34")
 
 
-@ACTION_MODELS.register("stat_r2plus1d_18")
+@ACTION_MODELS.register("stat_r2plus1d_18", **_STAT, pretrained=("torchvision",))
 def stat_r2plus1d_18(
     num_classes: int,
     pretrained: str | None = None,
     num_segments: int = 4,
     frames_per_segment: int = 5,
-    **kw: Any,
+    dropout: float = 0.0,
 ) -> nn.Module:
     """R(2+1)D-18 per segment of F frames: ``(B, 3, K * F, H, W)`` -> ``(B, num_classes)``.
     ``pretrained="torchvision"`` loads Kinetics-400 weights into the backbone."""
     backbone = video.r2plus1d_18(weights=None)
     backbone.fc = nn.Identity()
-    model = StatNet(backbone, 512, num_classes, num_segments, frames_per_segment, True, **kw)
+    model = StatNet(backbone, 512, num_classes, num_segments, frames_per_segment, True, dropout)
     return _finish(model, pretrained, "stat_r2plus1d_18")
 
 
-@ACTION_MODELS.register("baby_stat")
+@ACTION_MODELS.register("baby_stat", **_STAT)
 def baby_stat(
     num_classes: int,
     pretrained: str | None = None,
@@ -235,9 +245,10 @@ def baby_stat(
     frames_per_segment: int = 1,
     in_channels: int = 3,
     width: int = 8,
-    **kw: Any,
+    dropout: float = 0.0,
 ) -> nn.Module:
     """Tiny 2D CNN (4 blocks, 8 * width features) per frame + the same TAM, for CPU."""
     backbone = BabyTrunk(in_channels, width)
-    model = StatNet(backbone, 8 * width, num_classes, num_segments, frames_per_segment, False, **kw)
+    model = StatNet(backbone, 8 * width, num_classes, num_segments, frames_per_segment, False,
+                    dropout)  # fmt: skip
     return _finish(model, pretrained, "baby_stat")

@@ -1,12 +1,13 @@
 """One search trial, as Ray Tune runs it: train one candidate encoder and log it.
 
-The trial applies its sampled hyper-parameters to the study (checked like a study file), trains
-the study's scheme, and reports every epoch both to Tune (which tells the searcher and the
-early-stopping scheduler) and to the trial's MLflow run. It ends by logging to that run a
-picture of what the encoder shows and the encoder itself, as the artifact ``encoder/encoder.pt``
-(the format is :mod:`privar.encoders.artifact`'s) with the tag ``privar.encoder_artifact``: the
-farm and the registry, on whatever node they run, download it from there. No path on this
-node's disk is recorded.
+The trial turns its sampled hyper-parameters into its training run (the search spec's
+``make_trial``, which the recipe bound to the study: the values are checked like a study file),
+trains it with its scheme (:data:`privar.train.schemes.SCHEMES`), and reports every epoch both
+to Tune (which tells the searcher and the early-stopping scheduler) and to the trial's MLflow
+run. It ends by logging to that run a picture of what the encoder shows and the encoder itself,
+as the artifact ``encoder/encoder.pt`` (the format is :mod:`privar.encoders.artifact`'s) with the
+tag ``privar.encoder_artifact``: the farm and the registry, on whatever node they run, download
+it from there. No path on this node's disk is recorded. The trial never reads the study.
 
 A trial is resumable: its training checkpoints travel with its reports to Tune, which keeps the
 last one in the search's storage (shared, or an object store on a cluster), and its MLflow run is
@@ -22,17 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import ray
 import torch
 from ray import tune
 
-from privar.data.stream import StudyData
+from privar.data.dataset import StudyData, eval_split
 from privar.encoders.artifact import ENCODER_FILE, log_encoder, save_encoder
 from privar.search.space import decode
-from privar.study import Study, with_overrides
+from privar.search.spec import SearchSpec
 from privar.tracking import Tracker
 from privar.tracking.images import sample_grid
-from privar.train.common import eval_split, to_input
-from privar.train.runner import build_encoder, run_scheme
+from privar.tracking.runs import NODE
+from privar.train.common import pick_device, to_input
+from privar.train.schemes import SCHEMES, build_encoder
 
 
 @dataclass(frozen=True)
@@ -59,15 +62,16 @@ def encoded_samples(data: StudyData, encoder: torch.nn.Module, n: int) -> np.nda
     return sample_grid(x.cpu(), encoder.eval()(x).float().cpu())
 
 
-def train_trial(config: dict[str, Any], *, study: Study, data: StudyData,
+def train_trial(config: dict[str, Any], *, search: SearchSpec, data: StudyData,
                 ctx: SearchContext) -> None:  # fmt: skip
     """Ray Tune's function trainable for one sampled ``config``."""
     trial_id = tune.get_context().get_trial_id()
-    overrides = decode(config, study.search.space)
-    variant = with_overrides(study, overrides, where=f"trial {trial_id}")
+    overrides = decode(config, search.search.space)
+    spec = search.make_trial(overrides, f"trial {trial_id}")
     tracker = ctx.tracker
     run_id = tracker.trial_run(ctx.experiment_id, ctx.study_run, trial_id, overrides,
-                               variant.encoder.name)  # fmt: skip
+                               spec.encoder.name)  # fmt: skip
+    tracker.set_tags(run_id, {NODE: ray.get_runtime_context().get_node_id()})
     data.ensure_cache()  # this node's copy of the clip cache, decoded here if it has none
     # Training checkpoints go to this node's disk, and with every epoch's report to Tune, which
     # keeps them in the search's storage: a trial resumed on another node starts from there.
@@ -76,7 +80,7 @@ def train_trial(config: dict[str, Any], *, study: Study, data: StudyData,
     if restored is not None:
         with restored.as_directory() as saved:
             shutil.copytree(saved, folder, dirs_exist_ok=True)
-    epochs, reported = variant.train.epochs, []
+    epochs, reported = spec.train.epochs, []
 
     def report(epoch: int, metrics: dict[str, float]) -> None:
         tracker.log_metrics(run_id, metrics, step=epoch)
@@ -84,19 +88,21 @@ def train_trial(config: dict[str, Any], *, study: Study, data: StudyData,
                     checkpoint=tune.Checkpoint.from_directory(folder))  # fmt: skip
         reported.append(epoch)
 
-    torch.manual_seed(variant.seed)
-    encoder = build_encoder(variant)
+    torch.manual_seed(spec.seed)
+    encoder = build_encoder(spec.encoder)
     try:
-        metrics = run_scheme(variant, data, None, folder, report, encoder=encoder)
+        metrics = SCHEMES.create(spec.scheme, spec=spec, data=data, encoder=encoder,
+                                 device=pick_device(), checkpoint_dir=folder,
+                                 report=report)  # fmt: skip
     except BaseException:
         tracker.finish(run_id, "FAILED")
         shutil.rmtree(folder, ignore_errors=True)
         raise
     if not reported:  # resumed after its last epoch: the checkpoint kept the final metrics
         report(epochs - 1, metrics)
-    path = save_encoder(encoder, variant.encoder.name, variant.encoder.params,
+    path = save_encoder(encoder, spec.encoder.name, spec.encoder.params,
                         folder / ENCODER_FILE)  # fmt: skip
-    image = encoded_samples(data, encoder, study.tracking.sample_frames)
+    image = encoded_samples(data, encoder, search.sample_frames)
     if image is not None:
         tracker.log_image(run_id, image, "samples/encoded.png")
     log_encoder(tracker, run_id, path)  # last: the tag says the trial's encoder is in MLflow

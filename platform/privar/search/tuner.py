@@ -1,6 +1,7 @@
 """A study's search: Ray Tune runs the trials, an Optuna multi-objective sampler picks them.
 
-The only module that builds Tune objects (Ray's API moves between releases). What it sets up:
+The only module that builds Tune objects (Ray's API moves between releases). It takes a
+:class:`~privar.search.spec.SearchSpec`, never the study. What it sets up:
 
 - ``OptunaSearch`` over the study's space with two objectives (``action_acc`` max,
   ``privacy_acc`` min), in memory: Tune saves the searcher with its experiment state, so a
@@ -32,11 +33,12 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from privar.cluster import capacity, waiting_for
-from privar.data.stream import StudyData
+from privar.data.dataset import StudyData
 from privar.resources import Capacity, GiB, check_group, concurrency, describe, fits
 from privar.search.space import OBJECTIVES, make_sampler, suggest
+from privar.search.spec import SearchSpec
 from privar.search.trial import SearchContext, train_trial
-from privar.study import Study
+from privar.study import ResourcesConfig
 
 TUNE_DIR = "tune"
 WAIT_SAY_EVERY_S = 30.0
@@ -92,34 +94,33 @@ class _Progress(tune.Callback):
         self.say(f"  trial {trial.trial_id} failed: see {trial.local_path}")
 
 
-def trial_bundles(study: Study) -> list[dict[str, float]]:
+def trial_bundles(r: ResourcesConfig) -> list[dict[str, float]]:
     """A trial's placement-group bundles: its training (CPUs, GPU fraction, memory) and, when
     ``resources.data_cpus`` asks for some, a second bundle for its Ray Data tasks."""
-    r = study.resources
     train = {k: v for k, v in {"CPU": r.cpus, "GPU": r.gpu, "memory": r.memory_gb * GiB}.items()
              if v > 0}  # fmt: skip
     return [train, {"CPU": r.data_cpus}] if r.data_cpus else [train]
 
 
-def plan_trials(study: Study, cap: Capacity) -> int:
+def plan_trials(r: ResourcesConfig, at_most: int, cap: Capacity) -> int:
     """Trials at once: refuses (one line naming the key) a trial no node can ever hold, and caps
-    ``search.concurrency`` at what the cluster holds or can grow to."""
-    bundles = trial_bundles(study)
+    ``at_most`` (``search.concurrency``) at what the cluster holds or can grow to."""
+    bundles = trial_bundles(r)
     check_group(bundles[:1], cap, TRIAL_KEYS, "each trial")
     check_group(bundles[1:], cap, {"CPU": "resources.data_cpus"}, "each trial's data tasks")
-    return concurrency(bundles, cap, study.search.concurrency)
+    return concurrency(bundles, cap, at_most)
 
 
-def _trainable(study: Study, data: StudyData, ctx: SearchContext):
-    fn = tune.with_parameters(train_trial, study=study, data=data, ctx=ctx)
-    return tune.with_resources(fn, tune.PlacementGroupFactory(trial_bundles(study)))
+def _trainable(spec: SearchSpec, data: StudyData, ctx: SearchContext):
+    fn = tune.with_parameters(train_trial, search=spec, data=data, ctx=ctx)
+    return tune.with_resources(fn, tune.PlacementGroupFactory(trial_bundles(spec.resources)))
 
 
-def experiment_path(study: Study, ctx: SearchContext) -> tuple[str, str]:
+def experiment_path(spec: SearchSpec, ctx: SearchContext) -> tuple[str, str]:
     """(storage path, experiment name) of the study run's Tune experiment: under
     ``search.storage`` when set (one experiment per study run), else the run's folder."""
-    if study.search.storage:
-        return f"{study.search.storage.rstrip('/')}/{study.name}", ctx.study_run
+    if spec.search.storage:
+        return f"{spec.search.storage.rstrip('/')}/{spec.name}", ctx.study_run
     return str(ctx.folder.resolve()), TUNE_DIR
 
 
@@ -156,27 +157,28 @@ class _Waiting(tune.Callback):
                      f"{waiting_for(self.cap)}")  # fmt: skip
 
 
-def run_search(study: Study, data: StudyData, ctx: SearchContext, resume: bool = False,
+def run_search(spec: SearchSpec, data: StudyData, ctx: SearchContext, resume: bool = False,
                say=_say) -> list[TrialOutcome]:  # fmt: skip
-    """Run (or, with ``resume``, finish) the study's search; returns every trial's outcome."""
+    """Run (or, with ``resume``, finish) the search ``spec`` on ``data`` (prepared); returns
+    every trial's outcome."""
     # Tune's newer console output prints a banner and tables even at verbose=0; the classic
     # reporter at verbose=0 prints nothing, and _Progress says what happens.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     ctx.folder.mkdir(parents=True, exist_ok=True)
-    s = study.search
+    s, bundles = spec.search, trial_bundles(spec.resources)
     cap = capacity()
-    at_once = plan_trials(study, cap)
+    at_once = plan_trials(spec.resources, s.concurrency, cap)
     if at_once < s.concurrency:
         say(f"  search: {at_once} trials at a time (search.concurrency {s.concurrency}; the "
-            f"cluster holds {at_once} of {' + '.join(describe(b) for b in trial_bundles(study))})")
-    storage, name = experiment_path(study, ctx)
+            f"cluster holds {at_once} of {' + '.join(describe(b) for b in bundles)})")  # fmt: skip
+    storage, name = experiment_path(spec, ctx)
     run_config = tune.RunConfig(
         name=name, storage_path=storage, verbose=0,
-        callbacks=[_Progress(study.train.epochs), _Waiting(trial_bundles(study), cap)],
+        callbacks=[_Progress(spec.epochs), _Waiting(bundles, cap)],
         failure_config=tune.FailureConfig(max_failures=1),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )  # fmt: skip
-    trainable = _trainable(study, data, ctx)
+    trainable = _trainable(spec, data, ctx)
     if resume:
         tuner = tune.Tuner.restore(f"{storage}/{name}", trainable, resume_unfinished=True,
                                    resume_errored=True)  # fmt: skip
@@ -184,14 +186,14 @@ def run_search(study: Study, data: StudyData, ctx: SearchContext, resume: bool =
         searcher = PrunedAwareOptunaSearch(
             space=functools.partial(suggest, space=s.space),
             metric=[m for m, _ in OBJECTIVES], mode=[d for _, d in OBJECTIVES],
-            sampler=make_sampler(s.sampler, study.seed, s.num_trials),
-            study_name=study.name,
+            sampler=make_sampler(s.sampler, spec.seed, s.num_trials),
+            study_name=spec.name,
         )  # fmt: skip
         scheduler = (
             # max_t one past the last epoch: ASHA stops a trial that reaches max_t at once,
             # which would kill it before it saves its encoder and closes its MLflow run.
             ASHAScheduler(time_attr="epoch", metric="action_acc", mode="max",
-                          max_t=study.train.epochs + 1, grace_period=s.grace_epochs)
+                          max_t=spec.epochs + 1, grace_period=s.grace_epochs)
             if s.early_stop else FIFOScheduler()
         )  # fmt: skip
         tuner = tune.Tuner(
@@ -221,6 +223,6 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[-1] if text else ''}"
 
 
-def has_search_state(study: Study, ctx: SearchContext) -> bool:
-    storage, name = experiment_path(study, ctx)
+def has_search_state(spec: SearchSpec, ctx: SearchContext) -> bool:
+    storage, name = experiment_path(spec, ctx)
     return tune.Tuner.can_restore(f"{storage}/{name}")

@@ -49,6 +49,7 @@ ENCODER_SAVED = "privar.encoder_artifact"
 PRUNED = "privar.pruned"
 ERROR = "privar.error"
 CHECKPOINT = "privar.checkpoint"
+NODE = "privar.node"  # the Ray node a trial or farm job ran on
 PARENT = "mlflow.parentRunId"
 ENDED = ("FINISHED", "FAILED", "KILLED")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from privar.data.stream import StudyData
+from privar.data.dataset import StudyData
 from privar.objectives import adversarial_loss
 from privar.study import AdversarialConfig, TrainConfig
 from privar.train.common import (

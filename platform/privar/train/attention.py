@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from privar.data.stream import StudyData
+from privar.data.dataset import StudyData
 from privar.objectives import rolling_weights, sat_loss, stat_total, tat_loss
 from privar.study import AttentionConfig, TrainConfig
 from privar.train.classifier import load_or_train_teacher

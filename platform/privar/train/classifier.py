@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from privar.data.stream import StudyData
+from privar.data.dataset import StudyData
 from privar.study import TrainConfig
 from privar.train.common import (
     Checkpoint,

@@ -1,5 +1,7 @@
-"""What every training loop shares: device and precision, inputs, optimisers and schedules,
-evaluation, and resumable checkpoints. Loops stay readable top to bottom; this is their toolbox.
+"""What every training loop shares: device and precision, batches on the device, optimisers and
+schedules, evaluation, and resumable checkpoints. Loops stay readable top to bottom; this is
+their toolbox. Which clips a split holds, and which split evaluates, is the data's business
+(:mod:`privar.data.dataset`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ import torch
 import torch.nn as nn
 
 from privar.data.augment import mirror
-from privar.data.stream import StudyData
-from privar.errors import UserError
+from privar.data.dataset import StudyData, eval_split, split_clips
 from privar.models import preferred_memory_format
 from privar.objectives import privacy_loss
 from privar.study import TrainConfig
@@ -90,11 +91,6 @@ def set_lr(opt: torch.optim.Optimizer, epoch: int, cfg: TrainConfig, epochs: int
         group["lr"] = cfg.lr * lr_factor(epoch, cfg, epochs)
 
 
-def eval_split(data: StudyData) -> str:
-    """The validation split: ``val`` where the dataset has one, else ``test``."""
-    return "val" if data.usable("val") else "test"
-
-
 @dataclass
 class Batch:
     """A batch on the device: x float (B, C, T, H, W) in [0, 1]; action, privacy (B,)."""
@@ -106,14 +102,9 @@ class Batch:
 
 def batches(data: StudyData, split: str, train: bool, epoch: int, batch_size: int,
             device: torch.device) -> Iterator[Batch]:  # fmt: skip
-    """Batches of ``split`` on ``device``, a random half mirrored when ``train``. A split with
-    no usable clip is an error, not an epoch of nothing: a loop would otherwise report a loss of
-    0 and accuracies of nothing."""
-    if not data.usable(split):
-        raise UserError(
-            f"no usable clips in the {split} split ({len(data.quarantined)} videos quarantined)"
-        )
-    for b in data.stream(split, train=train, epoch=epoch, batch_size=batch_size):
+    """The clips of ``split`` (:func:`~privar.data.dataset.split_clips`: an empty split is an
+    error) on ``device``, a random half mirrored when ``train``."""
+    for b in split_clips(data, split, train, epoch, batch_size):
         x = to_input(b.clip, device)
         yield Batch(mirror(x) if train else x, b.action.to(device), b.privacy.to(device))
 
@@ -128,8 +119,9 @@ def evaluate(
     privacy_model: nn.Module | None = None,
     split: str | None = None,
 ) -> dict[str, float]:
-    """Top-1 on the validation split: ``action_acc`` per clip (centre clip), ``privacy_acc``
-    per frame, averaged over all frames of all clips (BDQ's in-loop view)."""
+    """Top-1 on ``split`` (by default the evaluation split: ``val``, else ``test``):
+    ``action_acc`` per clip (centre clip), ``privacy_acc`` per frame, averaged over all frames of
+    all clips (BDQ's in-loop view)."""
     split = split or eval_split(data)
     modules = [m for m in (encoder, action_model, privacy_model) if m is not None]
     modes = [m.training for m in modules]

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from privar.data.stream import StudyData
+from privar.data.dataset import StudyData
 from privar.objectives import distill_total, kd_loss
 from privar.study import DistillConfig, TrainConfig
 from privar.train.classifier import load_or_train_teacher

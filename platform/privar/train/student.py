@@ -13,7 +13,7 @@ from itertools import chain
 import torch
 import torch.nn as nn
 
-from privar.data.stream import StudyData
+from privar.data.dataset import StudyData
 from privar.study import TrainConfig
 from privar.train.common import (
     Batch,

@@ -13,25 +13,15 @@ from pathlib import Path
 
 from privar.data.manifest import VideoRecord
 from privar.errors import UserError
+from privar.registry import Entry, Registry
 
 Adapter = Callable[..., list[VideoRecord]]
 
-_ADAPTERS: dict[str, Adapter] = {}
-_CREATES_ROOT: set[str] = set()  # adapters that make their dataset when it is missing
+#: Adapters register here (``@ADAPTERS.register(name)``, ``creates_root=True`` for one that makes
+#: its dataset when the folder is missing); their modules are imported on first use.
+ADAPTERS: Registry[list[VideoRecord]] = Registry("dataset adapter")
 # Modules that register adapters when imported; imported lazily so `privar --help` stays fast.
 _MODULES = ("csv_manifest", "synthetic", "kth", "sbu", "ipn", "ucf101", "hmdb51", "jester")
-
-
-def register_adapter(name: str, creates_root: bool = False) -> Callable[[Adapter], Adapter]:
-    def wrap(fn: Adapter) -> Adapter:
-        if name in _ADAPTERS:
-            raise ValueError(f"adapter {name!r} registered twice")
-        _ADAPTERS[name] = fn
-        if creates_root:
-            _CREATES_ROOT.add(name)
-        return fn
-
-    return wrap
 
 
 def _load_all() -> None:
@@ -41,23 +31,19 @@ def _load_all() -> None:
 
 def list_adapters() -> list[str]:
     _load_all()
-    return sorted(_ADAPTERS)
+    return ADAPTERS.names()
 
 
-def get_adapter(name: str) -> Adapter:
-    """The adapter registered as ``name``, to inspect its options without scanning anything."""
+def adapter_entry(name: str) -> Entry[list[VideoRecord]]:
+    """Adapter ``name`` and its config, to inspect its options without scanning anything."""
     _load_all()
-    if name not in _ADAPTERS:
-        raise UserError(f"unknown dataset adapter {name!r}; known: {', '.join(sorted(_ADAPTERS))}")
-    return _ADAPTERS[name]
+    return ADAPTERS.entry(name)
 
 
 def scan_dataset(name: str, root: str | Path, **options) -> list[VideoRecord]:
     """Unprobed records of dataset ``name`` found under ``root``."""
-    _load_all()
-    if name not in _ADAPTERS:
-        raise UserError(f"unknown dataset adapter {name!r}; known: {', '.join(sorted(_ADAPTERS))}")
+    entry = adapter_entry(name)
     root = Path(root)
-    if not root.exists() and name not in _CREATES_ROOT:
+    if not root.exists() and not entry.cfg.creates_root:
         raise UserError(f"{root}: dataset root does not exist")
-    return _ADAPTERS[name](root, **options)
+    return entry.factory(root, **options)

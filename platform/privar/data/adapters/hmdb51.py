@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from privar.data.adapters import register_adapter
+from privar.data.adapters import ADAPTERS
 from privar.data.manifest import VideoRecord
 from privar.errors import UserError
 
@@ -28,7 +28,7 @@ SPLITS = "testTrainMulti_7030_splits"
 _TAGS = re.compile(r"_[fhul]_(cm|nm)_np\d+_(fr|ba|le|ri)_(goo|med|bad)_\d+$", re.IGNORECASE)
 
 
-@register_adapter("hmdb51")
+@ADAPTERS.register("hmdb51")
 def scan(root: Path, fold: int = 1) -> list[VideoRecord]:
     """HMDB51 videos of fold ``fold`` (1, 2 or 3); the unused ones (0) are dropped."""
     if str(fold) not in ("1", "2", "3"):

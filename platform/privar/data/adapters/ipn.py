@@ -34,7 +34,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from privar.data.adapters import register_adapter
+from privar.data.adapters import ADAPTERS
 from privar.data.adapters._convert import cut_segments, frames_to_mp4
 from privar.data.manifest import VideoRecord
 from privar.errors import UserError
@@ -45,7 +45,7 @@ _GENDERS = {"m": "male", "male": "male", "man": "male"}
 _GENDERS |= {"f": "female", "female": "female", "woman": "female"}
 
 
-@register_adapter("ipn")
+@ADAPTERS.register("ipn")
 def scan(
     root: Path, exclude: Sequence[str] = ("D0X",), convert_to: str | Path | None = None
 ) -> list[VideoRecord]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from privar.data.adapters import register_adapter
+from privar.data.adapters import ADAPTERS
 from privar.data.adapters._convert import frames_to_mp4
 from privar.data.manifest import VideoRecord
 from privar.errors import UserError
@@ -28,7 +28,7 @@ FRAMES = "20bn-jester-v1"
 LISTS = (("train", "jester-v1-train.csv"), ("val", "jester-v1-validation.csv"))
 
 
-@register_adapter("jester")
+@ADAPTERS.register("jester")
 def scan(root: Path, convert_to: str | Path | None = None) -> list[VideoRecord]:
     """Jester's train and validation videos, as mp4 clips under ``convert_to``."""
     cache = Path(convert_to) if convert_to is not None else root / "_videos"

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from privar.data.adapters import register_adapter
+from privar.data.adapters import ADAPTERS
 from privar.data.manifest import VideoRecord
 from privar.errors import UserError
 
@@ -39,7 +39,7 @@ PERSON_SPLIT = {
 _NAME = re.compile(r"person(\d\d)_([a-z]+)_d([1-4])_uncomp\.avi")
 
 
-@register_adapter("kth")
+@ADAPTERS.register("kth")
 def scan(root: Path, split: str = "scenario", val: bool = True) -> list[VideoRecord]:
     """KTH videos under ``root`` (flat or in action folders), split by ``"scenario"`` or
     ``"persons"``."""

@@ -25,7 +25,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from privar.data.adapters import register_adapter
+from privar.data.adapters import ADAPTERS
 from privar.data.adapters._convert import frames_to_mp4
 from privar.data.manifest import VideoRecord
 from privar.errors import UserError
@@ -46,7 +46,7 @@ _SET = re.compile(r"s(\d\d)s(\d\d)")
 _RUN = re.compile(r"(\d{3})(\.mp4|\.avi)?")
 
 
-@register_adapter("sbu")
+@ADAPTERS.register("sbu")
 def scan(root: Path, convert_to: str | Path | None = None) -> list[VideoRecord]:
     """SBU runs under ``root``; frame folders become mp4 clips under ``convert_to``."""
     cache = Path(convert_to) if convert_to is not None else root / "_videos"

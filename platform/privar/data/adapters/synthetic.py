@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from privar.data.adapters import register_adapter
+from privar.data.adapters import ADAPTERS
 from privar.data.manifest import VideoRecord, read_manifest
 from privar.data.synthetic import SynthSpec, read_spec, write_synthetic
 from privar.errors import UserError
 
 
-@register_adapter("synthetic", creates_root=True)
+@ADAPTERS.register("synthetic", creates_root=True)
 def scan(root: Path, **spec_options) -> list[VideoRecord]:
     """Records of the synthetic set in ``root``, generated with ``SynthSpec(**spec_options)``
     when ``root`` holds no manifest yet. An existing set must agree with the options given."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from privar.data.adapters import register_adapter
+from privar.data.adapters import ADAPTERS
 from privar.data.manifest import VideoRecord
 from privar.errors import UserError
 
@@ -26,7 +26,7 @@ LISTS = "ucfTrainTestlist"
 _GROUP = re.compile(r"v_\w+_g(\d\d)_c\d\d\.avi")
 
 
-@register_adapter("ucf101")
+@ADAPTERS.register("ucf101")
 def scan(root: Path, fold: int = 1) -> list[VideoRecord]:
     """UCF101 videos of fold ``fold`` (1, 2 or 3)."""
     if str(fold) not in ("1", "2", "3"):

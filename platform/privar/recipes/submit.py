@@ -144,7 +144,7 @@ def submit_study(path: str, address: str, tracking_uri: str | None = None,
     the job), ``overrides`` the same parsed (checked here first). Prints the job id; with
     ``follow``, streams the job's logs and returns 0 when it succeeded, 1 when it failed or was
     stopped, 130 on Ctrl-C (the job goes on)."""
-    from privar.studyrun import load_checked
+    from privar.recipes.common import load_checked
 
     address = check_address(address)
     study = load_checked(path, overrides)  # a bad study or --set: one line, nothing contacted

@@ -1,0 +1,200 @@
+"""``privar run`` and ``privar resume``: a study from its file to a farm-checked Pareto front.
+
+Top to bottom: check the study file and the tracking store (fast failures first), start or join
+Ray, prepare the data once (generate the synthetic set if missing, probe, decode into the clip
+cache), open the study's MLflow run, search, farm the candidates, and print the front.
+
+Every ``privar run`` is a new study run in the study's MLflow experiment, with its own search
+folder ``out_dir/<name>/<study run id>/`` on the driver; ``privar resume`` picks the newest study
+run that did not finish and continues its search and farm where they stopped. The study file and
+the resolved study are artifacts of the study run, trained encoders artifacts of their trial
+runs: ``privar farm`` reads both back from MLflow, never from a path another machine wrote.
+
+The search gets a :class:`~privar.search.spec.SearchSpec` whose ``make_trial`` is
+:func:`~privar.recipes.common.train_spec` bound to the study and its label counts; the farm gets
+a :class:`~privar.farm.spec.FarmSpec`. Nothing below this file reads the study.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import yaml
+
+from privar import pareto
+from privar.cluster import capacity, connect
+from privar.data.dataset import StudyData, eval_split
+from privar.data.pipeline import open_study_data
+from privar.errors import UserError
+from privar.farm.run import FARM_KEYS, Candidate, Farm, job_bundle
+from privar.front import select_front
+from privar.recipes.common import (
+    RESOLVED,
+    clip_shape,
+    echo,
+    farm_spec,
+    label_counts,
+    load_checked,
+    train_spec,
+)
+from privar.resources import check_group
+from privar.search.spec import SearchSpec
+from privar.study import Study
+from privar.tracking import Tracker, resolve_uri
+from privar.tracking.runs import ENCODER_SAVED, FOLDER, STUDY, TRIAL
+
+
+def run_study(path: str, address: str | None = None, tracking_uri: str | None = None,
+              overrides: dict | None = None, resume: bool = False,
+              say: Callable[[str], None] = echo) -> int:  # fmt: skip
+    from privar.search.trial import SearchContext
+    from privar.search.tuner import has_search_state, plan_trials, run_search
+
+    t0 = time.monotonic()
+    study = load_checked(path, overrides)
+    tracker = Tracker(resolve_uri(tracking_uri or study.tracking.uri))
+    resources = connect(address)  # a wrong address fails in seconds, before any data work
+    say(f"study {study.name}: scheme {study.scheme}, encoder {study.encoder.name}, "
+        f"{study.search.num_trials} trials ({study.search.sampler}), "
+        f"Ray {resources.get('CPU', 0):g} CPUs{f' at {address}' if address else ' (local)'}, "
+        f"MLflow {tracker.uri}")  # fmt: skip
+
+    cap = capacity()
+    # A trial no node can hold fails now, not after hours of waiting.
+    plan_trials(study.resources, study.search.concurrency, cap)
+    data = open_study_data(study.data, seed=study.seed)
+    farm = farm_spec(study) if study.farm.enabled else None
+    if farm is not None:  # so does a farm job, before the search spends anything
+        cached = data.cache_root is not None and data.cache_fits
+        check_group([job_bundle(farm, 0 if cached else 1)], cap, FARM_KEYS, "each farm job")
+    data.prepare()
+    say(f"  data: {len(data.records)} videos, {len(data.quarantined)} quarantined, "
+        f"ready in {time.monotonic() - t0:.0f} s")  # fmt: skip
+    for q in data.quarantined:
+        say(f"  quarantined: {q.path}: {q.reason}")
+
+    experiment_id, study_run, folder = _open_study_run(tracker, study, path, resume)
+    tracker.log_metrics(study_run, chance_levels(data))
+    say(f"  MLflow experiment {study.name} ({experiment_id}), study run {study_run}")
+    ctx = SearchContext(tracker, experiment_id, study_run, folder)
+    search = search_spec(study, label_counts(data))
+    try:
+        outcomes = run_search(search, data, ctx, say=say,
+                              resume=resume and has_search_state(search, ctx))  # fmt: skip
+        tracker.log_metrics(study_run, {"quarantined": len(data.quarantined),
+                                        "trials": len(outcomes)})  # fmt: skip
+        say(f"  search done: {len(outcomes)} trials in {time.monotonic() - t0:.0f} s")
+        _print_trials(outcomes, say)
+        for o in outcomes:  # Tune ends a stopped trial's process: close its run here
+            if o.run_id and not o.complete and not o.error:
+                tracker.prune(o.run_id)
+        failed = [o for o in outcomes if o.error]
+        if failed and len(failed) == len(outcomes):
+            tracker.finish(study_run, "FAILED")
+            say(f"privar: every trial failed; the first: {failed[0].error}")
+            return 1
+        if farm is not None:
+            attacked = candidates(tracker, experiment_id, study_run, study)
+            Farm(farm, data, tracker, experiment_id, say).attack(attacked)
+            say(f"  farm done in {time.monotonic() - t0:.0f} s")
+        select_front(tracker, experiment_id, study_run, study.name, folder, clip_shape(study),
+                     say)  # fmt: skip
+    except KeyboardInterrupt:
+        tracker.finish(study_run, "KILLED")
+        say(f"interrupted: `privar resume {path}` finishes the study")
+        raise
+    tracker.finish(study_run)
+    say(f"done in {time.monotonic() - t0:.0f} s; MLflow: {tracker.uri}")
+    return 0
+
+
+def search_spec(study: Study, labels: tuple[int, int]) -> SearchSpec:
+    """The study's search; each trial's training run is :func:`train_spec` of the study with the
+    trial's sampled values (``labels``: the data's label counts)."""
+    return SearchSpec(name=study.name, search=study.search, resources=study.resources,
+                      epochs=study.train.epochs, seed=study.seed,
+                      sample_frames=study.tracking.sample_frames,
+                      make_trial=functools.partial(train_spec, study, labels))  # fmt: skip
+
+
+def _open_study_run(tracker: Tracker, study: Study, path: str,
+                    resume: bool) -> tuple[str, str, Path]:  # fmt: skip
+    """(experiment id, study run id, search folder): a new study run, or the newest
+    unfinished one to resume."""
+    experiment_id = tracker.experiment(study.name)
+    if resume:
+        for run in tracker.study_runs(study.name):
+            if run.info.status != "FINISHED":
+                tracker.reopen(run.info.run_id)
+                return experiment_id, run.info.run_id, Path(run.data.tags[FOLDER])
+        raise UserError(f"{path}: no unfinished run of study {study.name!r} in {tracker.uri}")
+    run_id = tracker.create_run(experiment_id, "study", study.name, tags={STUDY: study.name})
+    folder = (Path(study.out_dir) / study.name / run_id).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    resolved = folder / "study.yaml"
+    resolved.write_text(yaml.safe_dump(_plain(asdict(study)), sort_keys=False))
+    tracker.set_tags(run_id, {FOLDER: str(folder)})  # for `privar resume`, on this machine
+    tracker.log_artifact(run_id, path, "study")
+    tracker.log_artifact(run_id, resolved, RESOLVED)
+    tracker.log_params(run_id, {"scheme": study.scheme, "encoder": study.encoder.name,
+                                "action_model": study.action_model.name,
+                                "privacy_model": study.privacy_model.name,
+                                "sampler": study.search.sampler,
+                                "num_trials": study.search.num_trials})  # fmt: skip
+    return experiment_id, run_id, folder
+
+
+def _plain(x):
+    """Tuples to lists, so the resolved study dumps as plain YAML."""
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    return x
+
+
+def chance_levels(data: StudyData) -> dict[str, float]:
+    """The majority class's share of the validation split, for actions and privacy labels."""
+    split = eval_split(data)
+    records = [data.records[i] for i in data.usable(split)]
+    return {f"{key}_chance": max(Counter(getattr(r, key) for r in records).values()) /
+            len(records) for key in ("action", "privacy")}  # fmt: skip
+
+
+def candidates(tracker: Tracker, experiment_id: str, study_run: str,
+               study: Study) -> list[Candidate]:  # fmt: skip
+    """What the farm attacks: the finished trials that logged their encoder (all, or the
+    in-loop front, as ``farm.candidates`` says), each farmed from its run's encoder artifact,
+    and the study's baselines, each with its MLflow run (a baseline's run is created once, under
+    the study run, and found again on resume)."""
+    trials = [r for r in tracker.find_runs(experiment_id, "trial", study_run)
+              if r.info.status == "FINISHED" and ENCODER_SAVED in r.data.tags]  # fmt: skip
+    if study.farm.candidates == "pareto" and trials:
+        points = [(r.data.metrics.get("action_acc", math.nan),
+                   r.data.metrics.get("privacy_acc", math.nan)) for r in trials]  # fmt: skip
+        trials = [r for r, on in zip(trials, pareto.non_dominated(points), strict=True) if on]
+    out = [Candidate(r.data.tags[TRIAL], r.info.run_id, encoder_run=r.info.run_id)
+           for r in trials]  # fmt: skip
+    for b in study.farm.baselines:
+        label = b.name + "".join(f" {k}={v}" for k, v in sorted(b.params.items()))
+        run_id = tracker.baseline_run(experiment_id, study_run, label, b.name, b.params)
+        out.append(Candidate(label, run_id, encoder=b))
+    return out
+
+
+def _print_trials(outcomes, say: Callable[[str], None]) -> None:
+    """The search's trials by in-loop action accuracy; a failed one with its error."""
+    say(f"  {'trial':<12}{'action_acc':>11}{'privacy_acc':>13}  params")
+    for o in sorted(outcomes, key=lambda o: -o.metrics.get("action_acc", 0)):
+        params = " ".join(f"{k.rsplit('.', 1)[-1]}={v:.3g}" if isinstance(v, float) else
+                          f"{k.rsplit('.', 1)[-1]}={v}"
+                          for k, v in o.metrics.get("config", {}).items())  # fmt: skip
+        state = f"FAILED: {o.error}" if o.error else ("" if o.complete else "(stopped early)")
+        say(f"  {o.trial_id:<12}{o.metrics.get('action_acc', float('nan')):>11.3f}"
+            f"{o.metrics.get('privacy_acc', float('nan')):>13.3f}  {params} {state}")  # fmt: skip
