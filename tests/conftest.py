@@ -3,8 +3,6 @@ real `mlflow server` per session."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +21,7 @@ from privar.data.manifest import VideoRecord
 from privar.data.probe import probe_records
 from privar.data.sampling import ClipSpec
 from privar.data.writer import write_video
+from ray_nodes import stop_group
 
 # Frame i of a fixture video is filled with this grey level, so a test can tell which frames it
 # got back after lossy coding (x264 moves levels by a few units at most).
@@ -88,8 +87,7 @@ def mlflow_server(tmp_path_factory) -> Iterator[str]:
                 time.sleep(0.5)
         yield uri
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server and its gunicorn/uvicorn workers
-        server.wait(30)
+        stop_group(server, grace_s=30)  # the server and its uvicorn workers
 
 
 def colour_motion_videos(root: Path, num_videos: int, num_train: int, size: tuple[int, int],

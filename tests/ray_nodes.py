@@ -36,9 +36,9 @@ def start_node(args: list[str], env: dict[str, str] | None = None,
     )  # fmt: skip
 
 
-def stop_node(node: subprocess.Popen, grace_s: float = 5) -> None:
-    """SIGTERM the node's process group (`ray start --block` stops its processes), then SIGKILL
-    whatever is left of it."""
+def stop_group(node: subprocess.Popen, grace_s: float = 5) -> None:
+    """SIGTERM the process group of ``node`` (a `ray start --block` stops its processes, a
+    server its workers), then SIGKILL whatever is left of it after ``grace_s``."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(node.pid, sig)

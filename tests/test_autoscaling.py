@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from conftest import free_port
-from ray_nodes import BIN, ray_env, short_temp_dir, start_node, stop_node, wait_for_port
+from ray_nodes import BIN, ray_env, short_temp_dir, start_node, stop_group, wait_for_port
 from test_cluster_resources import STUDY
 
 
@@ -63,7 +63,7 @@ def test_gpu_trials_make_the_autoscaler_add_a_worker(tmp_path: Path) -> None:
             capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900,
         )  # fmt: skip
     finally:
-        stop_node(head)  # the fake workers are processes of the head's autoscaler, in its group
+        stop_group(head)  # the fake workers are processes of the head's autoscaler, in its group
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
     assert "Ray 2 CPUs at 127.0.0.1" in p.stdout  # no GPU when the study started
     # The head alone holds no trial: privar plans with the worker the autoscaler can add.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port, tiny_study
-from ray_nodes import BIN, ray_env, short_temp_dir, start_node, stop_node, wait_for_port
+from ray_nodes import BIN, ray_env, short_temp_dir, start_node, stop_group, wait_for_port
 
 PRIVAR = str(BIN / "privar")
 
@@ -32,7 +32,7 @@ def one_gpu_head() -> Iterator[str]:
         wait_for_port(port)
         yield f"127.0.0.1:{port}"
     finally:
-        stop_node(node)
+        stop_group(node)
 
 
 def _privar(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -17,13 +17,13 @@ LAYERS = {
     "errors": 1, "config": 1, "study": 1, "registry": 1, "resources": 1,
     # 2: the parts a study is made of
     "data": 2, "encoders": 2, "models": 2, "objectives": 2, "pareto": 2, "tracking": 2,
-    "cluster": 2,  # Ray's nodes and autoscaler; train's runner connects through it
+    "cluster": 2,  # Ray's nodes and what its autoscaler can add
     # 3: what trains, measures and reports with those parts
     "train": 3, "export": 3, "report": 3, "front": 3, "tension": 3,
     # 4: what runs many of those at once
     "search": 4, "farm": 4,
     # 5: the commands (recipes read a whole study)
-    "recipes": 5, "cli": 5, "studyrun": 5, "submit": 5,
+    "recipes": 5, "cli": 5,
     "validate": 5,  # `privar validate`: reads a whole study; only the commands import it
 }  # fmt: skip
 

@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import free_port, tiny_study
 from privar.recipes.submit import progress, run_args
-from ray_nodes import start_node, stop_node
+from ray_nodes import start_node, stop_group
 
 BIN = Path(sys.executable).parent
 PRIVAR = str(BIN / "privar")
@@ -169,7 +169,7 @@ def ray_head() -> Iterator[tuple[str, str]]:
         _wait_for_jobs_api(address, token, head)
         yield address, token
     finally:
-        stop_node(head)
+        stop_group(head)
         shutil.rmtree(temp, ignore_errors=True)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from privar.tracking import Tracker
-from privar.tracking.runs import BASELINE, ENCODER, FOLDER, PRUNED
+from privar.tracking import Tracker, runs
+from privar.tracking.runs import ADVERSARY, BASELINE, ENCODER, FOLDER, PRUNED
 
 
 @pytest.fixture
@@ -53,3 +53,18 @@ def test_study_runs_newest_first_with_a_folder(tracker: Tracker) -> None:
     time.sleep(0.01)
     new = tracker.create_run(exp, "study", "s", tags={FOLDER: "/b"})
     assert [r.info.run_id for r in tracker.study_runs("studies")] == [new, old]
+
+
+def test_find_runs_follows_every_page_and_quotes_values(
+    tracker: Tracker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runs, "SEARCH_PAGE", 2)  # 5 runs: three pages
+    exp = tracker.experiment("pages")
+    made = [tracker.create_run(exp, "adversary", f"a{i}", tags={ADVERSARY: f"m{i}"})
+            for i in range(5)]  # fmt: skip
+    assert {r.info.run_id for r in tracker.find_runs(exp, "adversary")} == set(made)
+    quoted = tracker.create_run(exp, "baseline", "q", tags={BASELINE: "it's"})
+    (found,) = tracker.find_runs(exp, "baseline", tags={BASELINE: "it's"})
+    assert found.info.run_id == quoted
+    with pytest.raises(ValueError, match="both quotes"):
+        tracker.find_runs(exp, "baseline", tags={BASELINE: "it's \"odd\""})

@@ -19,7 +19,7 @@ from ray_nodes import (
     ray_env,
     short_temp_dir,
     start_node,
-    stop_node,
+    stop_group,
     wait_for_port,
     wait_for_resource,
 )
@@ -64,7 +64,7 @@ def test_a_study_on_two_nodes_with_separate_filesystems(
         assert "Pareto front of twonodes (farm-checked" in p.stdout
     finally:
         for node in reversed(nodes):
-            stop_node(node)
+            stop_group(node)
         shutil.rmtree(shared, ignore_errors=True)
 
     client = MlflowClient(mlflow_server)

@@ -37,7 +37,9 @@ class EntryConfig:
     - ``pretrained``: where weights come from besides a local state-dict file (``torchvision``);
     - ``from_data``: the arguments the platform derives from the study's data section (STAT's
       ``num_segments``, ViT's ``image_size``); a study may not set them in ``params``;
-    - ``creates_root``: an adapter that makes its dataset when the folder is missing.
+    - ``creates_root``: an adapter that makes its dataset when the folder is missing;
+    - ``options``: for an entry that passes its ``**options`` on (the synthetic adapter, to
+      ``SynthSpec``), what they bind to.
     """
 
     input: str = "none"
@@ -46,6 +48,7 @@ class EntryConfig:
     pretrained: tuple[str, ...] = ()
     from_data: Callable[[DataConfig], dict[str, Any]] | None = None
     creates_root: bool = False
+    options: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         if self.input not in INPUTS:

@@ -67,7 +67,6 @@ def _model(pretrained: str | None, source: str) -> Filled:
 def _resolved(study: Study) -> list[str]:
     from privar.data.adapters import ADAPTERS, list_adapters
     from privar.data.decoder import DECODERS
-    from privar.data.synthetic import SynthSpec
     from privar.encoders import ENCODERS
     from privar.models import ACTION_MODELS, PRIVACY_MODELS, RECON_MODELS
 
@@ -75,11 +74,10 @@ def _resolved(study: Study) -> list[str]:
     data, farm, out = study.data, study.farm, []
     stat = ", ".join(n for n in ACTION_MODELS.names() if ACTION_MODELS.entry(n).cfg.attention)
 
-    # Data: the adapter with its root and options (synthetic's **options go to SynthSpec, which
-    # its entry config does not say), the decoder.
+    # Data: the adapter with its root and options, the decoder.
     _entry(out, ADAPTERS, data.adapter, "data.adapter", data, data.options, "data.options",
            {"root": (Path(data.root), "data.root")}, positional=1, label="adapter",
-           noun="option", target=SynthSpec if data.adapter == "synthetic" else None)  # fmt: skip
+           noun="option")  # fmt: skip
     _entry(out, DECODERS, data.decoder, "data.decoder", data)
 
     # The encoder, the action model (under STAT, one with attention maps), the privacy model.
@@ -115,11 +113,12 @@ def _resolved(study: Study) -> list[str]:
 def _entry(out: list[str], reg: Registry[Any], name: str, at: str, data: DataConfig,
            params: Mapping[str, Any] | None = None, params_at: str = "",
            filled: Filled | None = None, positional: int = 0, label: str = "",
-           noun: str = "parameter", target: Any = None) -> Entry[Any] | None:  # fmt: skip
+           noun: str = "parameter") -> Entry[Any] | None:  # fmt: skip
     """Check entry ``name`` of ``reg`` at ``at`` and its ``params`` (at ``params_at``, default
     ``x.params`` for ``x.name``), and what its config asks of the study, appending each problem
     to ``out``. ``filled``: what the platform passes, key -> (value, its source), the first
-    ``positional`` by position; ``target``: checked instead of the factory, with params alone."""
+    ``positional`` by position. An entry whose config names ``options`` passes its params on:
+    they are checked against that, alone."""
     label, filled, params = label or reg.kind, dict(filled or {}), params or {}
     params_at = params_at or at.replace(".name", ".params")
     if name not in reg:
@@ -136,6 +135,7 @@ def _entry(out: list[str], reg: Registry[Any], name: str, at: str, data: DataCon
     args = [v for v, _ in list(filled.values())[:positional]]
     platform = {k: v for k, (v, _) in list(filled.items())[positional:]}
     kwargs = reg.arguments(name, data, given, **platform)
+    target = entry.cfg.options
     if target is not None:  # the options alone go on
         args, kwargs = [], dict(given)
     try:  # eval_str: the annotations as types; one that does not resolve is not type-checked

@@ -16,6 +16,7 @@ found again by its ``privar.trial`` tag, so a resumed study continues both, on a
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -65,6 +66,9 @@ def encoded_samples(data: StudyData, encoder: torch.nn.Module, n: int) -> np.nda
 def train_trial(config: dict[str, Any], *, search: SearchSpec, data: StudyData,
                 ctx: SearchContext) -> None:  # fmt: skip
     """Ray Tune's function trainable for one sampled ``config``."""
+    # Ray Train says "Checkpoint successfully created" at every epoch; privar's own progress
+    # lines say what happens.
+    logging.getLogger("ray.train").setLevel(logging.WARNING)
     trial_id = tune.get_context().get_trial_id()
     overrides = decode(config, search.search.space)
     spec = search.make_trial(overrides, f"trial {trial_id}")

@@ -34,7 +34,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from privar.cluster import capacity, waiting_for
 from privar.data.dataset import StudyData
-from privar.resources import Capacity, GiB, check_group, concurrency, describe, fits
+from privar.resources import Capacity, GiB, check_group, concurrency, describe
 from privar.search.space import OBJECTIVES, make_sampler, suggest
 from privar.search.spec import SearchSpec
 from privar.search.trial import SearchContext, train_trial
@@ -125,9 +125,10 @@ def experiment_path(spec: SearchSpec, ctx: SearchContext) -> tuple[str, str]:
 
 
 class _Waiting(tune.Callback):
-    """Says when no trial runs and the next one's bundles do not fit what is free: a cluster
+    """Says when no trial runs because a trial's placement group cannot be placed: a cluster
     busy with other work, or nodes the autoscaler is adding. Then again every half minute, so
-    a wait is never a silent hang."""
+    a wait is never a silent hang. (A placed group whose trial is still starting is not a
+    wait: its resources are taken, but nothing is missing.)"""
 
     def __init__(self, bundles: list[dict[str, float]], cap: Capacity) -> None:
         self.bundles, self.cap = bundles, cap
@@ -136,7 +137,7 @@ class _Waiting(tune.Callback):
         self.say = _say
 
     def on_step_end(self, iteration, trials, **info) -> None:
-        import ray
+        from ray.util import placement_group_table
 
         status = [t.status for t in trials]
         now = time.monotonic()
@@ -146,9 +147,9 @@ class _Waiting(tune.Callback):
         if now - self.checked < 2.0:  # one look at the cluster every 2 s is plenty
             return
         self.checked = now
-        free = ray.available_resources()
-        if all(fits(b, free) for b in self.bundles):
-            return  # it is only starting
+        if not any(g["state"] == "PENDING" for g in placement_group_table().values()):
+            self.since = None
+            return
         self.since = self.since or now
         if now - self.said >= WAIT_SAY_EVERY_S:
             self.said = now
@@ -164,6 +165,9 @@ def run_search(spec: SearchSpec, data: StudyData, ctx: SearchContext, resume: bo
     # Tune's newer console output prints a banner and tables even at verbose=0; the classic
     # reporter at verbose=0 prints nothing, and _Progress says what happens.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # A trial checkpoints with every epoch's report, and Tune then saves its own state; on
+    # seconds-long baby epochs Tune warns about that at every epoch. Real epochs are minutes.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     ctx.folder.mkdir(parents=True, exist_ok=True)
     s, bundles = spec.search, trial_bundles(spec.resources)
     cap = capacity()

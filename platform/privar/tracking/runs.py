@@ -74,6 +74,19 @@ def resolve_uri(uri: str | None) -> str:
     return uri
 
 
+SEARCH_PAGE = 1000  # runs per search request; find_runs follows the pages
+
+
+def _quoted(value: str) -> str:
+    """``value`` as a string literal of MLflow's search filter. The grammar has no escapes: a
+    value is quoted with whichever quote it does not hold."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise ValueError(f"cannot search MLflow for a tag value holding both quotes: {value!r}")
+
+
 class Tracker:
     """A study's run tree in one MLflow tracking store. Picklable (it holds only the URI), so
     the same object travels to Ray workers."""
@@ -117,13 +130,19 @@ class Tracker:
 
     def find_runs(self, experiment_id: str, kind: str, parent: str | None = None,
                   tags: Mapping[str, str] | None = None) -> list:  # fmt: skip
-        """Runs of ``kind`` (under ``parent``, with ``tags``), newest first."""
+        """Runs of ``kind`` (under ``parent``, with ``tags``), newest first: every page of
+        them, however many there are."""
         wanted = {KIND: kind, **({PARENT: parent} if parent else {}), **(tags or {})}
-        clauses = [f"tags.`{k}` = '{v}'" for k, v in wanted.items()]
-        return self.client.search_runs(
-            [experiment_id], " and ".join(clauses), order_by=["attributes.start_time DESC"],
-            max_results=10_000,
-        )  # fmt: skip
+        query = " and ".join(f"tags.`{k}` = {_quoted(str(v))}" for k, v in wanted.items())
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs([experiment_id], query, max_results=SEARCH_PAGE,
+                                           order_by=["attributes.start_time DESC"],
+                                           page_token=token)  # fmt: skip
+            runs += list(page)
+            token = page.token
+            if not token:
+                return runs
 
     def trial_run(self, experiment_id: str, study_run: str, trial_id: str,
                   params: Mapping[str, Any], encoder: str) -> str:  # fmt: skip

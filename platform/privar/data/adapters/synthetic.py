@@ -16,7 +16,7 @@ from privar.data.synthetic import SynthSpec, read_spec, write_synthetic
 from privar.errors import UserError
 
 
-@ADAPTERS.register("synthetic", creates_root=True)
+@ADAPTERS.register("synthetic", creates_root=True, options=SynthSpec)
 def scan(root: Path, **spec_options) -> list[VideoRecord]:
     """Records of the synthetic set in ``root``, generated with ``SynthSpec(**spec_options)``
     when ``root`` holds no manifest yet. An existing set must agree with the options given."""
