@@ -34,7 +34,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from privar.cluster import capacity, waiting_for
 from privar.data.dataset import StudyData
-from privar.resources import Capacity, GiB, check_group, concurrency, describe
+from privar.resources import Capacity, GiB, check_group, concurrency, describe, fits
 from privar.search.space import OBJECTIVES, make_sampler, suggest
 from privar.search.spec import SearchSpec
 from privar.search.trial import SearchContext, train_trial
@@ -125,10 +125,10 @@ def experiment_path(spec: SearchSpec, ctx: SearchContext) -> tuple[str, str]:
 
 
 class _Waiting(tune.Callback):
-    """Says when no trial runs because a trial's placement group cannot be placed: a cluster
-    busy with other work, or nodes the autoscaler is adding. Then again every half minute, so
-    a wait is never a silent hang. (A placed group whose trial is still starting is not a
-    wait: its resources are taken, but nothing is missing.)"""
+    """Says when no trial runs because a trial's placement group is pending and its bundles do
+    not fit what is free: a cluster busy with other work, or nodes the autoscaler is adding.
+    Then again every half minute, so a wait is never a silent hang. (A group being placed on
+    free resources, or a placed one whose trial is still starting, is not a wait.)"""
 
     def __init__(self, bundles: list[dict[str, float]], cap: Capacity) -> None:
         self.bundles, self.cap = bundles, cap
@@ -137,6 +137,7 @@ class _Waiting(tune.Callback):
         self.say = _say
 
     def on_step_end(self, iteration, trials, **info) -> None:
+        import ray
         from ray.util import placement_group_table
 
         status = [t.status for t in trials]
@@ -147,8 +148,9 @@ class _Waiting(tune.Callback):
         if now - self.checked < 2.0:  # one look at the cluster every 2 s is plenty
             return
         self.checked = now
-        if not any(g["state"] == "PENDING" for g in placement_group_table().values()):
-            self.since = None
+        pending = any(g["state"] == "PENDING" for g in placement_group_table().values())
+        if not pending or all(fits(b, ray.available_resources()) for b in self.bundles):
+            self.since = None  # nothing waits, or a group is being placed on free resources
             return
         self.since = self.since or now
         if now - self.said >= WAIT_SAY_EVERY_S:
