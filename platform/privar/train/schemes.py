@@ -65,21 +65,27 @@ def adversarial(spec: TrainSpec, data: StudyData, encoder: nn.Module, device: to
                              spec.section, device, checkpoint_dir, report)  # fmt: skip
 
 
-@SCHEMES.register("distill")
-def distill(spec: TrainSpec, data: StudyData, encoder: nn.Module, device: torch.device,
-            checkpoint_dir: str | Path | None = None,
-            report: Report | None = None) -> dict[str, float]:  # fmt: skip
-    """ELR: a student on the encoder's output, distilled from a full-resolution teacher."""
-    student, teacher = action_model(spec), action_model(spec)
-    return train_distill(data, encoder, student, teacher, privacy_model(spec), spec.train,
-                         spec.section, device, checkpoint_dir, report)  # fmt: skip
+Metrics = dict[str, float]
 
 
-@SCHEMES.register("attention")
-def attention(spec: TrainSpec, data: StudyData, encoder: nn.Module, device: torch.device,
-              checkpoint_dir: str | Path | None = None,
-              report: Report | None = None) -> dict[str, float]:  # fmt: skip
-    """STAT: spatial and temporal attention transferred from a full-resolution teacher."""
-    student, teacher = action_model(spec), action_model(spec)
-    return train_attention(data, encoder, student, teacher, privacy_model(spec), spec.train,
-                           spec.section, device, checkpoint_dir, report)  # fmt: skip
+def _teacher_student(loop: Callable[..., Metrics], doc: str) -> Callable[..., Metrics]:
+    """A scheme entry for a teacher -> student ``loop``: the student and its full-resolution
+    teacher are both the spec's action model."""
+
+    def scheme(spec: TrainSpec, data: StudyData, encoder: nn.Module, device: torch.device,
+               checkpoint_dir: str | Path | None = None,
+               report: Report | None = None) -> dict[str, float]:  # fmt: skip
+        student, teacher = action_model(spec), action_model(spec)
+        return loop(data, encoder, student, teacher, privacy_model(spec), spec.train,
+                    spec.section, device, checkpoint_dir, report)  # fmt: skip
+
+    scheme.__doc__ = doc
+    return scheme
+
+
+SCHEMES.register("distill")(_teacher_student(
+    train_distill, "ELR: a student on the encoder's output, distilled from a full-resolution "
+    "teacher."))  # fmt: skip
+SCHEMES.register("attention")(_teacher_student(
+    train_attention, "STAT: spatial and temporal attention transferred from a full-resolution "
+    "teacher."))  # fmt: skip
