@@ -95,18 +95,25 @@ def test_run_searches_and_counts_the_quarantined(dataset: Path, tmp_path: Path) 
     assert "data: 8 videos, 2 quarantined" in p.stdout
     assert "quarantined: " in p.stdout and "zero.mp4" in p.stdout and "junk.mp4" in p.stdout
     assert "trial " in p.stdout and "epoch 1/1" in p.stdout
+    assert "[trial 1/1, " in p.stdout and " elapsed]" in p.stdout  # how far it got, and when
     assert "Pareto front of tiny (IN-LOOP metrics only" in p.stdout
     assert (tmp_path / "mlflow.db").exists()  # the embedded default store
+    # A quiet console: privar's lines; nothing from Ray, its workers, Optuna or MLflow.
+    shown = p.stdout + p.stderr
+    for noise in (" INFO ", " WARNING ", "pid=", "[I ", "Downloading artifacts"):
+        assert noise not in shown, shown[-3000:]
 
 
 def test_a_trial_decodes_on_its_own_data_cpus(dataset: Path, tmp_path: Path) -> None:
     """No clip cache: every epoch the trial's Ray Data tasks decode the files, on the CPU its
-    placement group reserved for them (the other is the trial's). Outside it, none is free."""
+    placement group reserved for them (the other is the trial's). Outside it, none is free.
+    With --verbose, what Ray says shows too."""
     study = _study(tmp_path, dataset, top="resources: {cpus: 1, data_cpus: 1}\n",
                    cache_budget_gb="0")  # fmt: skip
-    p = run("run", str(study), cwd=tmp_path, timeout=180)
+    p = run("run", str(study), "--verbose", cwd=tmp_path, timeout=180)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "epoch 1/1" in p.stdout and "Pareto front of tiny" in p.stdout
+    assert " INFO " in p.stderr  # Ray's own lines
 
 
 @pytest.mark.parametrize(

@@ -56,11 +56,16 @@ def test_fractional_gpu_trials_and_farm_jobs_finish(one_gpu_head: str, tmp_path:
 @pytest.mark.parametrize(
     ("setting", "line"),
     [
-        ("resources.gpu=2", "resources.gpu: each trial asks {CPU: 1, GPU: 2}, but the largest "
-                            "node has GPU 1 (and no autoscaler can add one)"),
+        (
+            "resources.gpu=2",
+            "resources.gpu: each trial asks {CPU: 1, GPU: 2}, but the largest "
+            "node has GPU 1 (and no autoscaler can add one)",
+        ),
         ("farm.gpus_per_job=1.5", "farm.gpus_per_job: each farm job asks {CPU: 1, GPU: 1.5}"),
-        ("resources.memory_gb=100000", "resources.memory_gb: each trial asks {CPU: 1, "
-                                       "memory: 100000 GiB}"),
+        (
+            "resources.memory_gb=100000",
+            "resources.memory_gb: each trial asks {CPU: 1, memory: 100000 GiB}",
+        ),
     ],
 )
 def test_a_request_no_node_can_hold_fails_in_seconds(one_gpu_head: str, tmp_path: Path,

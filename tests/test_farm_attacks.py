@@ -177,6 +177,15 @@ def test_identity_leaks_and_zeros_hide(data: StudyData) -> None:
     assert hidden["privacy_acc"] == 0.5 and hidden["privacy_acc_clip"] == 0.5
 
 
+@pytest.mark.parametrize("name", ["baby_vit", "baby_mlp"])
+def test_adversaries_of_another_kind_read_identity_off_raw_frames(data: StudyData,
+                                                                  name: str) -> None:  # fmt: skip
+    """The farm's ViT and MLP-Mixer babies train through the same attack as the CNNs, and
+    find the actor's colour on raw frames."""
+    leak = attack_privacy(data, nn.Identity(), name, 2, CFG, 3, CPU)
+    assert leak["privacy_acc"] >= 0.9 and leak["privacy_acc_clip"] >= 0.9
+
+
 def test_attacks_leave_the_encoder_frozen_and_as_it_was(data: StudyData) -> None:
     torch.manual_seed(0)
     encoder = NormEncoder().train()

@@ -54,9 +54,15 @@ def test_a_crashing_candidate_fails_alone_and_finished_jobs_are_not_redone(
     corrupt.unlink()  # the jobs get it from MLflow alone
     bad = Candidate("corrupt", bad_run, encoder_run=bad_run)
 
-    farm = Farm(farm_spec(study), colour_motion_data, tracker, exp, say=lambda _: None)
+    said: list[str] = []
+    farm = Farm(farm_spec(study), colour_motion_data, tracker, exp, say=said.append)
     results = {r.candidate.label: r.metrics for r in farm.attack([good, bad])}
     assert results["corrupt"] == {}
+    # Each finished job says how far the farm got, failed ones too.
+    ticks = [line.rsplit("  [", 1)[1] for line in said if " done, " in line]
+    assert [t.split()[0] for t in ticks] == ["1/4", "2/4", "3/4", "4/4"], said
+    assert " left]" in ticks[0] and ticks[-1].endswith(" elapsed]")
+    assert sum("FAILED: " in line and " done, " in line for line in said) == 2
     assert results["identity"]["privacy_acc_worst"] >= 0.75  # the colour cue leaks
     assert 0 <= results["identity"]["action_acc_fresh"] <= 1
 

@@ -15,6 +15,7 @@ from pathlib import Path
 LAYERS = {
     # 1: the study file, the registries' machinery, pure resource arithmetic
     "errors": 1, "config": 1, "study": 1, "registry": 1, "resources": 1,
+    "console": 1,  # what the console shows, how long work has left
     # 2: the parts a study is made of
     "data": 2, "encoders": 2, "models": 2, "objectives": 2, "pareto": 2, "tracking": 2,
     "cluster": 2,  # Ray's nodes and what its autoscaler can add

@@ -64,13 +64,15 @@ def action_input(model: nn.Module) -> torch.Tensor:
 def make_action(name: str, num_classes: int = NUM_CLASSES, **kw) -> nn.Module:
     """Built as the platform builds it: arguments from the entry's config for TEST_DATA, then
     the test's own ``kw``."""
-    return ACTION_MODELS.create(name, **ACTION_MODELS.arguments(name, TEST_DATA, kw,
-                                                                num_classes=num_classes))
+    return ACTION_MODELS.create(
+        name, **ACTION_MODELS.arguments(name, TEST_DATA, kw, num_classes=num_classes)
+    )
 
 
 def make_privacy(name: str, num_classes: int = NUM_CLASSES, **kw) -> nn.Module:
-    return PRIVACY_MODELS.create(name, **PRIVACY_MODELS.arguments(name, TEST_DATA, kw,
-                                                                  num_classes=num_classes))
+    return PRIVACY_MODELS.create(
+        name, **PRIVACY_MODELS.arguments(name, TEST_DATA, kw, num_classes=num_classes)
+    )
 
 
 def make(kind: str, name: str, **kw) -> nn.Module:
@@ -169,7 +171,10 @@ def test_reconstruction_contract(name: str) -> None:
         ("action", "i3d_r50"),
         ("action", "r2plus1d_18"),
     ]
-    + [("privacy", n) for n in ("baby2d", "resnet18", "mobilenet_v3_large", "vit_b_16")]
+    + [
+        ("privacy", n)
+        for n in ("baby2d", "baby_vit", "baby_mlp", "resnet18", "mobilenet_v3_large", "vit_b_16")
+    ]  # fmt: skip
     + [("recon", "baby_unet3d")],
 )
 def test_channels_last_and_autocast(kind: str, name: str) -> None:
@@ -187,6 +192,34 @@ def test_channels_last_and_autocast(kind: str, name: str) -> None:
         out = model(x)
     assert out.dtype in (torch.bfloat16, torch.float32)
     assert torch.isfinite(out.float()).all()
+
+
+@pytest.mark.parametrize("name", BABY_ADVERSARIES)
+def test_baby_adversaries_take_any_frame_size(name: str) -> None:
+    """The farm attacks encoders whatever size their frames come out: odd, non-square, or
+    smaller than the 32x32 the babies are sized for (the CNNs need 4x4 at least)."""
+    model = make_privacy(name).eval()
+    sizes = [(24, 40), (17, 9), (64, 64)] + ([] if name.startswith("baby2d") else [(3, 5)])
+    with torch.no_grad():
+        for h, w in sizes:
+            assert model(torch.randn(2, 3, h, w)).shape == (2, NUM_CLASSES), (h, w)
+
+
+def test_baby_adversaries_differ_in_kind() -> None:
+    """Beyond the two CNNs: a ViT with attention and position embeddings resized to the
+    input's patch grid, and an MLP-Mixer with no convolution past its patch embedding."""
+    from privar.models.privacy import BabyMixer, BabyViT
+
+    assert {"baby_vit", "baby_mlp"} <= set(BABY_ADVERSARIES)
+    vit, mixer = make_privacy("baby_vit"), make_privacy("baby_mlp")
+    assert isinstance(vit, BabyViT) and isinstance(mixer, BabyMixer)
+    assert any(isinstance(m, nn.MultiheadAttention) for m in vit.modules())
+    assert vit.positions((8, 8)) is vit.pos  # a 32x32 frame's 4x4 patches: as learned
+    assert vit.positions((6, 10)).shape == (1, 64, 6, 10)
+    convs = [m for m in mixer.modules() if isinstance(m, nn.Conv2d)]
+    assert convs == [mixer.embed.proj] and mixer.embed.proj.kernel_size == (4, 4)
+    assert mixer.embed.proj.stride == (4, 4)  # a linear map per 4x4 patch
+    assert not any(isinstance(m, nn.MultiheadAttention) for m in mixer.modules())
 
 
 # --------------------------------------------------------------------------- STAT attention
@@ -432,7 +465,8 @@ def test_i3d_from_torchvision_weights_inflates(
 
 
 @pytest.mark.parametrize(
-    "kind,name", [("action", "baby3d"), ("action", "baby_stat"), ("privacy", "baby2d")]
+    "kind,name",
+    [("action", "baby3d"), ("action", "baby_stat")] + [("privacy", n) for n in BABY_ADVERSARIES],
 )
 def test_baby_models_learn_a_toy_task(kind: str, name: str) -> None:
     """A few Adam steps separate bright-left from bright-right inputs: the babies train on CPU."""

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from privar.pareto import front_order, hypervolume, knee, non_dominated
+from privar.pareto import front_order, hypervolume, knee, non_dominated, rank_among, ranks
 
 NAN = math.nan
 
@@ -68,6 +68,60 @@ def test_matches_an_explicit_loop_on_random_points_with_ties() -> None:
         pts = rng.integers(0, 6, size=(15, 2)) / 5.0
         pts[rng.random(15) < 0.1, 0] = NAN
         assert non_dominated(pts).tolist() == _dominated_by_loop(pts)
+
+
+# --- ranks (non-dominated sorting) ------------------------------------------------------------
+
+
+def test_ranks_peel_the_fronts_by_hand() -> None:
+    # Layer 1: (0.8, 0.3), (0.6, 0.1). Layer 2: (0.7, 0.4) (dominated by the first only),
+    # (0.5, 0.2) (by the second only). Layer 3: (0.5, 0.5), dominated by (0.7, 0.4). NaN: 0.
+    pts = [(0.8, 0.3), (0.6, 0.1), (0.7, 0.4), (0.5, 0.2), (0.5, 0.5), (NAN, 0.0)]
+    assert ranks(pts).tolist() == [1, 1, 2, 2, 3, 0]
+    assert ranks([]).tolist() == []
+    assert ranks([(0.5, 0.5), (0.5, 0.5)]).tolist() == [1, 1]  # duplicates share a layer
+
+
+def _ranks_by_definition(pts: np.ndarray) -> list[int]:
+    """1 + the longest chain of points dominating each point (0 for a NaN row)."""
+    finite = np.isfinite(pts).all(axis=1)
+
+    def dominates(j: int, i: int) -> bool:
+        (ai, pi), (aj, pj) = pts[i], pts[j]
+        return aj >= ai and pj <= pi and (aj > ai or pj < pi)
+
+    memo: dict[int, int] = {}
+
+    def rank(i: int) -> int:
+        if i not in memo:
+            memo[i] = 1 + max((rank(j) for j in range(len(pts)) if finite[j] and
+                               dominates(j, i)), default=0)  # fmt: skip
+        return memo[i]
+
+    return [rank(i) if finite[i] else 0 for i in range(len(pts))]
+
+
+def test_ranks_match_the_definition_on_random_points_with_ties() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        pts = rng.integers(0, 6, size=(15, 2)) / 5.0
+        pts[rng.random(15) < 0.1, 1] = NAN
+        got = ranks(pts)
+        assert got.tolist() == _ranks_by_definition(pts)
+        assert (got == 1).tolist() == non_dominated(pts).tolist()  # layer 1 is the front
+
+
+def test_rank_among_places_points_without_moving_the_ranked_ones() -> None:
+    trials = [(0.8, 0.3), (0.6, 0.1), (0.7, 0.4)]
+    layers = ranks(trials)  # 1, 1, 2
+    baselines = [(0.9, 0.05), (0.75, 0.35), (0.5, 0.5), (0.8, 0.3), (NAN, 0.1)]
+    # Dominating everything: 1. Dominated by layer 1 only: 2. Dominated by (0.7, 0.4) of
+    # layer 2: 3. Equal to a front point: not dominated, 1. NaN: 0.
+    assert rank_among(baselines, trials, layers).tolist() == [1, 2, 3, 1, 0]
+    assert rank_among([(0.5, 0.5)], [], []).tolist() == [1]
+    assert rank_among([], trials, layers).tolist() == []
+    with pytest.raises(ValueError, match="layers"):
+        rank_among([(0.5, 0.5)], trials, [1, 1])
 
 
 # --- front_order -----------------------------------------------------------------------------

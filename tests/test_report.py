@@ -1,4 +1,4 @@
-"""The front as rows: marking, the text table, pareto.csv and pareto.png."""
+"""The front as rows: marking, the text table, pareto.csv, pareto.png and report.html."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ import numpy as np
 import pytest
 
 from privar.report import (
-    CSV_COLUMNS,
+    csv_columns,
     draw_front,
     format_params,
     format_table,
     mark_front,
     plot_front,
+    spread,
     write_csv,
+    write_page,
 )
 
 ACTION_CHANCE, PRIVACY_CHANCE = 0.2, 0.1
@@ -129,7 +131,8 @@ def test_csv_has_stable_columns_and_one_line_per_front_trial(
     path = write_csv(rows, tmp_path / "pareto.csv")
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
-        assert reader.fieldnames == list(CSV_COLUMNS)
+        assert reader.fieldnames == list(csv_columns())
+        assert reader.fieldnames[:4] == ["rank", "trial", "run_id", "run_name"]
         lines = list(reader)
     assert [line["run_id"] for line in lines] == ["t1", "t4", "t2"]
     assert [line["rank"] for line in lines] == ["1", "2", "3"]
@@ -142,7 +145,24 @@ def test_csv_has_stable_columns_and_one_line_per_front_trial(
 
     # No front: the header alone, same columns.
     empty = write_csv(mark_front(ROWS[5:]), tmp_path / "empty.csv")
-    assert empty.read_text().splitlines() == [",".join(CSV_COLUMNS)]
+    assert empty.read_text().splitlines() == [",".join(csv_columns())]
+
+
+def test_csv_columns_are_named_as_the_metrics_with_trial_and_run_name(
+    rows: list[dict], tmp_path: Path
+) -> None:
+    named = [{**r, "name": f"{r['run_id']} run", "trial": f"id-{r['run_id']}"} for r in rows]
+    farm = ("action_acc_fresh", "privacy_acc_worst")
+    path = write_csv(named, tmp_path / "pareto.csv", farm)
+    with path.open(newline="") as f:
+        lines = list(csv.DictReader(f))
+    assert list(lines[0]) == ["rank", "trial", "run_id", "run_name", "encoder",
+                              "action_acc_fresh", "privacy_acc_worst", "recon_psnr", "knee",
+                              "params"]  # fmt: skip
+    assert [line["trial"] for line in lines] == ["id-t1", "id-t4", "id-t2"]
+    assert [line["run_name"] for line in lines] == ["t1 run", "t4 run", "t2 run"]
+    assert float(lines[1]["action_acc_fresh"]) == 0.78
+    assert float(lines[1]["privacy_acc_worst"]) == 0.12
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -174,17 +194,24 @@ def test_drawing_shows_trials_front_knee_baselines_and_chance(rows: list[dict]) 
     assert ax.get_xlabel() == "worst-case privacy accuracy (lower is better)"
     assert ax.get_ylabel() == "action accuracy"
 
-    # Each baseline labelled next to its marker, markers all different.
+    # Each baseline and each front trial labelled, pointing at its marker; markers all
+    # different. Rows without a run name are called by encoder and parameters.
     labels = {t.get_text(): t.xy for t in ax.texts}
-    assert labels == {
+    baselines = {
         "identity": (0.90, 0.95),
         "downsample size=14": (0.05, 0.85),
         "downsample size=28": (0.50, 0.90),
     }
+    assert labels == {
+        **baselines,
+        "bdq alpha=2 levels=16": (0.30, 0.80),
+        "elr resolution=12x16": (0.12, 0.78),
+        "bdq alpha=8 levels=16": (0.10, 0.60),
+    }
     legend = {t.get_text() for t in ax.get_legend().get_texts()}
     assert {"trials", "Pareto front", "knee", "action chance", "privacy chance"} <= legend
     markers = [
-        c.get_paths()[0].vertices.tobytes() for c in ax.collections if c.get_label() in labels
+        c.get_paths()[0].vertices.tobytes() for c in ax.collections if c.get_label() in baselines
     ]
     assert len(set(markers)) == 3
 
@@ -210,3 +237,73 @@ def test_plot_copes_with_no_front_and_missing_metrics(tmp_path: Path) -> None:
     only_baselines = mark_front(ROWS[4:])  # t5 (no privacy metric) and the baselines
     path = plot_front(only_baselines, tmp_path / "p.png", ACTION_CHANCE, PRIVACY_CHANCE, "none")
     assert path.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_labels_are_named_by_run_and_do_not_overlap(tmp_path: Path) -> None:
+    """Five front trials and two baselines crowded into a corner: every label is drawn, and no
+    two labels' boxes overlap once rendered."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    crowded = [
+        {**_trial(f"r{i}", "bdq", {"adversarial.alpha": 1.0 + i}, 0.80 - 0.005 * i,
+                  0.30 - 0.004 * i), "name": f"t{i + 1} alpha={1.0 + i:.3g} levels=4"}
+        for i in range(5)
+    ] + [
+        {**_baseline("b1", "identity", {}, 0.81, 0.31), "name": "identity"},
+        {**_baseline("b2", "downsample", {"size": 8}, 0.79, 0.29), "name": "downsample size=8"},
+    ]  # fmt: skip
+    fig = Figure(figsize=(8, 6))
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    draw_front(ax, mark_front(crowded), ACTION_CHANCE, PRIVACY_CHANCE, "crowded")
+    canvas.draw()
+    texts = {t.get_text(): t for t in ax.texts}
+    assert set(texts) == {r["name"] for r in crowded}
+    # The text's own box, not the line to its point (an annotation's extent includes it).
+    boxes = [Text.get_window_extent(t, canvas.get_renderer()) for t in texts.values()]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b)
+
+
+def test_spread_keeps_order_and_gaps_within_bounds() -> None:
+    assert spread([], 0.1) == []
+    assert spread([0.5], 0.1) == [0.5]
+    out = spread([0.50, 0.51, 0.49, 0.9], 0.1)
+    assert out[3] == 0.9  # far enough already: not moved
+    by_target = [out[i] for i in (2, 0, 1)]  # 0.49 < 0.50 < 0.51 keep their order
+    assert by_target == sorted(by_target)
+    assert all(b - a >= 0.1 - 1e-12 for a, b in zip(by_target, by_target[1:], strict=False))
+    # Crowded at the top: pushed down below hi, still apart.
+    top = sorted(spread([0.99, 0.98, 0.97], 0.1, 0.0, 1.0))
+    assert top[-1] <= 1.0 and top[1] - top[0] >= 0.1 - 1e-12 and top[2] - top[1] >= 0.1 - 1e-12
+
+
+def test_page_is_self_contained_with_table_plot_and_samples(
+    rows: list[dict], tmp_path: Path
+) -> None:
+    import base64
+    import re
+
+    plot = plot_front(rows, tmp_path / "pareto.png", ACTION_CHANCE, PRIVACY_CHANCE, "s")
+    samples = {"t1": b"\x89PNG-t1", "t4": b"\x89PNG-t4", "b1": b"\x89PNG-b1"}
+    farm = ("action_acc_fresh", "privacy_acc_worst")
+    page = write_page(rows, tmp_path / "report.html", "smoke <study>", ["placed by the farm"],
+                      plot.read_bytes(), samples, farm, {"t4": ["pareto-2", "knee"]})  # fmt: skip
+    html = page.read_text()
+    assert html.startswith("<!doctype html>") and "smoke &lt;study&gt;" in html
+    # Nothing fetched from elsewhere: every image is inlined.
+    sources = re.findall(r'src="([^"]*)"', html)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "http" not in html
+    images = [base64.b64decode(s.split(",", 1)[1]) for s in sources]
+    assert plot.read_bytes() in images
+    assert {b"\x89PNG-t1", b"\x89PNG-t4", b"\x89PNG-b1"} <= set(images)
+    # The front table names the metrics, lists the front best action first, and the aliases.
+    assert "<th>action_acc_fresh</th>" in html and "<th>privacy_acc_worst</th>" in html
+    assert html.index("alpha=2 levels=16") < html.index("resolution=12x16")
+    assert "pareto-2, knee" in html
+    # A baseline's picture is captioned as one; a trial off the front shows none.
+    assert "identity (baseline)" in html and "alpha=1 levels=16" not in html

@@ -5,20 +5,26 @@ a real local Ray, real synthetic videos decoded by decord; the run tree is read 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
+import mlflow.pytorch
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
 from conftest import tiny_study
 
+pytestmark = pytest.mark.slow  # whole studies, minutes each
+
 BIN = Path(sys.executable).parent
 PRIVAR = str(BIN / "privar")
-
+TRIAL_NAME = re.compile(r"t(\d+) alpha=\d[\d.e+-]* levels=(4|8)")
 
 
 def _study(tmp_path: Path, name: str, epochs: int = 1) -> Path:
@@ -42,7 +48,14 @@ def test_run_logs_the_whole_tree_and_picks_a_front(mlflow_server: str, tmp_path:
 
     client = MlflowClient(mlflow_server)
     exp = client.get_experiment_by_name("tree")
+    # The experiment opens in MLflow's model-training view, and says what the study is.
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "**tree**" in exp.tags["mlflow.note.content"]
+    assert "`adversarial.alpha`" in exp.tags["mlflow.note.content"]
     runs = client.search_runs([exp.experiment_id], max_results=1000)
+    # No run is left RUNNING when the study ends: farm runs and baselines included.
+    assert {r.info.status for r in runs} == {"FINISHED"}, [
+        (r.info.run_name, r.info.status) for r in runs if r.info.status != "FINISHED"]  # fmt: skip
     by_kind: dict[str, list] = {}
     for r in runs:
         by_kind.setdefault(r.data.tags.get("privar.kind"), []).append(r)
@@ -52,10 +65,22 @@ def test_run_logs_the_whole_tree_and_picks_a_front(mlflow_server: str, tmp_path:
     assert len(trials) == 2
     assert {t.data.tags["mlflow.parentRunId"] for t in trials} == {sid}
     assert len({t.data.tags["privar.trial"] for t in trials}) == 2
+    # Named by number and sampled values: t1 and t2.
+    numbers = sorted(int(TRIAL_NAME.fullmatch(t.info.run_name)[1]) for t in trials)
+    assert numbers == [1, 2], [t.info.run_name for t in trials]
     for t in trials:
         assert t.info.status == "FINISHED"
         assert 0.1 <= float(t.data.params["adversarial.alpha"]) <= 8.0
         assert t.data.params["encoder.params.levels"] in ("4", "8")
+        alpha = float(t.data.params["adversarial.alpha"])
+        assert f"alpha={alpha:.3g} " in t.info.run_name
+        # Every setting that shapes the trial, not only the sampled ones.
+        settings = {"train.lr": "0.003", "train.epochs": "1", "train.batch_size": "8",
+                    "action_model.name": "baby3d", "privacy_model.name": "baby2d",
+                    "data.clip_len": "8", "data.size": "[32, 32]", "scheme": "adversarial",
+                    "encoder.name": "bdq"}  # fmt: skip
+        assert {k: t.data.params.get(k) for k in settings} == settings
+        assert t.data.metrics["pareto_rank"] >= 1
         assert {"action_acc", "privacy_acc", "loss"} <= set(t.data.metrics)
         assert len(client.get_metric_history(t.info.run_id, "action_acc")) == 1  # 1 epoch
         files = {a.path for a in client.list_artifacts(t.info.run_id, "encoder")}
@@ -77,17 +102,39 @@ def test_run_logs_the_whole_tree_and_picks_a_front(mlflow_server: str, tmp_path:
         assert 0 <= t.data.metrics["action_acc_fresh"] <= 1
     (baseline,) = by_kind["baseline"]
     assert baseline.data.tags["privar.encoder"] == "identity"
+    assert baseline.info.run_name == "identity"
+    assert "pareto_rank" in baseline.data.metrics
+    # The same picture path for trials and baselines: MLflow's compare view shows them together.
+    assert [a.path for a in client.list_artifacts(baseline.info.run_id, "samples")] == [
+        "samples/encoded.png"]  # fmt: skip
     assert baseline.data.tags["mlflow.parentRunId"] == sid
     assert "privacy_acc_worst" in baseline.data.metrics
 
     assert "hypervolume" in study_run.data.metrics
     names = {a.path for a in client.list_artifacts(sid, "pareto")}
     assert names == {"pareto/pareto.csv", "pareto/pareto.png"}
+    assert "report.html" in {a.path for a in client.list_artifacts(sid)}
+    page = Path(client.download_artifacts(sid, "report.html", str(tmp_path))).read_text()
+    assert "data:image/png;base64," in page and "identity" in page
+    header = Path(client.download_artifacts(sid, "pareto/pareto.csv", str(tmp_path)))
+    assert header.read_text().splitlines()[0].split(",")[:7] == [
+        "rank", "trial", "run_id", "run_name", "encoder", "action_acc_fresh",
+        "privacy_acc_worst"]  # fmt: skip
     assert {a.path for a in client.list_artifacts(sid, "study")} >= {"study/tree.yaml"}
     model = client.get_registered_model("tree-encoder")
     assert "pareto-1" in model.aliases and "knee" in model.aliases
     front_run = client.get_model_version_by_alias("tree-encoder", "pareto-1").run_id
     assert front_run in {t.info.run_id for t in trials}
+    assert client.get_run(front_run).data.metrics["pareto_rank"] == 1
+    assert "pareto-1" in client.get_run(front_run).data.tags["privar.alias"]
+    knee = client.get_model_version_by_alias("tree-encoder", "knee")
+    assert "knee" in client.get_run(knee.run_id).data.tags["privar.alias"]
+    assert "privacy_acc_worst" in knee.description and "trial" in knee.description
+    # The registered encoder is an MLflow PyTorch model that encodes a clip.
+    mlflow.set_tracking_uri(mlflow_server)
+    encoder = mlflow.pytorch.load_model("models:/tree-encoder@knee")
+    encoded = encoder(torch.rand(1, 3, 8, 32, 32))
+    assert encoded.shape == (1, 3, 7, 32, 32) and torch.isfinite(encoded).all()
     # Exported for the camera from the encoder downloaded from MLflow.
     assert "pareto-1" in p.stdout and "exported" in p.stdout
     assert [a.path for a in client.list_artifacts(front_run, "camera")] == ["camera/camera-1.ts"]
@@ -160,8 +207,11 @@ def test_resume_after_a_killed_driver_finishes_without_duplicates(
     exp = client.get_experiment_by_name("resumed")
     studies = client.search_runs([exp.experiment_id], "tags.`privar.kind` = 'study'")
     assert len(studies) == 1 and studies[0].info.status == "FINISHED"
+    everything = client.search_runs([exp.experiment_id], max_results=1000)
+    assert not [r.info.run_name for r in everything if r.info.status == "RUNNING"]
     trials = client.search_runs([exp.experiment_id], "tags.`privar.kind` = 'trial'")
     assert len(trials) == 2 and len({t.data.tags["privar.trial"] for t in trials}) == 2
+    assert sorted(int(TRIAL_NAME.fullmatch(t.info.run_name)[1]) for t in trials) == [1, 2]
     first_epochs = []
     for t in trials:
         assert t.info.status == "FINISHED"

@@ -29,7 +29,6 @@ BIN = Path(sys.executable).parent
 PRIVAR = str(BIN / "privar")
 
 
-
 def _study(folder: Path, name: str, epochs: int = 1) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.yaml"

@@ -42,7 +42,7 @@ def test_a_study_on_two_nodes_with_separate_filesystems(
     try:
         wait_for_port(port)
         # One CPU per node: the two trials run at once, so one of them runs on the worker.
-        hide = f"mount -t tmpfs node2-private {private} && exec \"$@\""
+        hide = f'mount -t tmpfs node2-private {private} && exec "$@"'
         nodes.append(start_node(
             [f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", "--num-cpus=1"],
             env, prefix=["unshare", "--mount", "--propagation", "private", "sh", "-c", hide, "sh"],

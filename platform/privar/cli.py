@@ -1,5 +1,9 @@
 """``privar``: the command line. It parses, and calls the command's recipe (``privar.recipes``).
-Errors a user can cause end in one line and exit code 2."""
+Errors a user can cause end in one line and exit code 2.
+
+The commands that start Ray (``run``, ``resume``, ``farm``, ``train``) show privar's lines and
+real errors only, unless ``--verbose`` asks for everything Ray, Tune, Ray Data, Optuna and MLflow
+print (:func:`privar.console.configure_console`, set before the recipe runs)."""
 
 from __future__ import annotations
 
@@ -183,6 +187,12 @@ def _tracking_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
 
 
+def _verbose_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="also show what Ray, its workers, Tune, Ray Data, Optuna and MLflow "
+                   "print (default: privar's progress lines and errors only)")  # fmt: skip
+
+
 def _set_flag(p: argparse.ArgumentParser, helptext: str) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=helptext)
 
@@ -200,8 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
         _address_flag(run)
         _tracking_flag(run)
         _set_flag(run, "override a study field, e.g. --set search.num_trials=4")
-        run.add_argument("--storage", help="where Tune keeps the search's state and checkpoints: "
-                         "a folder every node shares or an object-store URI (search.storage)")
+        run.add_argument(
+            "--storage",
+            help="where Tune keeps the search's state and checkpoints: "
+            "a folder every node shares or an object-store URI (search.storage)",
+        )
+        _verbose_flag(run)
         run.set_defaults(func=cmd_run)
 
     dashboard = "the cluster's Ray dashboard, http://HEAD:8265"
@@ -210,10 +224,16 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--address", required=True, help=dashboard)
     _tracking_flag(submit)
     _set_flag(submit, "override a study field, e.g. --set search.num_trials=4")
-    submit.add_argument("--storage", help="the job's `privar run --storage`: a folder every "
-                        "node shares or an object-store URI (search.storage)")
-    submit.add_argument("--follow", action="store_true",
-                        help="stream the job's logs; exit 0 when it succeeds, 1 when not")
+    submit.add_argument(
+        "--storage",
+        help="the job's `privar run --storage`: a folder every "
+        "node shares or an object-store URI (search.storage)",
+    )
+    submit.add_argument(
+        "--follow",
+        action="store_true",
+        help="stream the job's logs; exit 0 when it succeeds, 1 when not",
+    )
     submit.set_defaults(func=cmd_submit)
 
     stat = sub.add_parser("status", help="the cluster's privar jobs and how far each got")
@@ -232,12 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
     farm.add_argument("--study", help="study file (YAML); needed with --checkpoint")
     _address_flag(farm)
     _tracking_flag(farm)
+    _verbose_flag(farm)
     farm.set_defaults(func=cmd_farm)
 
     train = sub.add_parser("train", help="train the study's scheme once, without search")
     train.add_argument("study", help="study file (YAML)")
     _address_flag(train)
     train.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
+    _verbose_flag(train)
     train.set_defaults(func=cmd_train)
 
     val = sub.add_parser("validate", help="check study files; builds nothing, reads no data")
@@ -296,6 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from privar.cluster import use_token_if_present
 
             use_token_if_present()
+        if hasattr(args, "verbose"):  # a command that starts Ray: before Ray and MLflow start
+            from privar.console import configure_console
+
+            configure_console(args.verbose)
         return args.func(args)
     except UserError as e:
         print(f"privar: error: {e}", file=sys.stderr)

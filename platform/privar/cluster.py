@@ -1,9 +1,9 @@
 """Connecting to Ray (a local Ray started by privar, or an existing cluster at an address) and
-reading what the cluster has and what its autoscaler can add (:func:`capacity`)."""
+reading what the cluster has and what its autoscaler can add (:func:`capacity`). How loud Ray is
+on the console is :mod:`privar.console`'s to say."""
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 from pathlib import Path
@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from privar.console import console_verbose, quiet_ray_data, ray_logging_level
 from privar.errors import UserError
 from privar.resources import Capacity, NodeType, describe
 
@@ -31,7 +32,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> dict[str
     import ray
 
     if not ray.is_initialized():
-        quiet = {"logging_level": logging.WARNING, "log_to_driver": True}
+        quiet = {"logging_level": ray_logging_level(), "log_to_driver": console_verbose()}
         if address:
             try:
                 ray.init(address=address, **quiet)
@@ -46,6 +47,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> dict[str
                 include_dashboard=False,
                 **quiet,
             )
+    if not console_verbose():
+        quiet_ray_data()
     return dict(ray.cluster_resources())
 
 

@@ -59,6 +59,60 @@ def non_dominated(points: ArrayLike) -> np.ndarray:
     return valid & ~dominated
 
 
+def ranks(points: ArrayLike) -> np.ndarray:
+    """Non-dominated sorting (Deb et al. 2002, NSGA-II's fronts): each point's layer.
+
+    Layer 1 is the front (:func:`non_dominated`); layer 2 is the front of what remains once
+    layer 1 is taken away, and so on: a point's rank is how many fronts must be peeled off
+    before it is non-dominated.
+
+    Args:
+        points: ``(N, 2)``, columns (action accuracy, privacy accuracy).
+
+    Returns:
+        ``(N,)`` int: 1-based layers; 0 for a row with a non-finite coordinate (a missing
+        metric ranks nowhere). Duplicated points share their layer.
+
+    At most N peels of an O(N^2) comparison: fine for a study's hundreds of trials.
+    """
+    pts = _as_points(points)
+    out = np.zeros(len(pts), dtype=np.int64)
+    left = np.flatnonzero(np.isfinite(pts).all(axis=1))
+    layer = 0
+    while len(left):
+        layer += 1
+        on = non_dominated(pts[left])
+        out[left[on]] = layer
+        left = left[~on]
+    return out
+
+
+def rank_among(points: ArrayLike, ranked: ArrayLike, ranked_layers: ArrayLike) -> np.ndarray:
+    """The layer each of ``points`` would sit in among ``ranked`` (whose layers are
+    ``ranked_layers``, from :func:`ranks`), without changing theirs: one more than the deepest
+    layer of a ranked point that dominates it, or 1 when none does. A baseline gets its place
+    beside a study's trials this way, and the trials keep the layers they earned.
+
+    Args:
+        points: ``(M, 2)``, the points to place.
+        ranked: ``(N, 2)``, the ranked points; rows with layer 0 (unranked) are ignored.
+        ranked_layers: ``(N,)`` their layers.
+
+    Returns:
+        ``(M,)`` int: 1-based layers; 0 for a row of ``points`` with a non-finite coordinate.
+    """
+    pts, ref = _as_points(points), _as_points(ranked)
+    layers = np.asarray(ranked_layers, dtype=np.int64).reshape(-1)
+    if len(layers) != len(ref):
+        raise ValueError(f"{len(ref)} ranked points but {len(layers)} layers")
+    a, p = pts[:, ACTION][:, None], pts[:, PRIVACY][:, None]
+    ra, rp = ref[:, ACTION][None, :], ref[:, PRIVACY][None, :]
+    # [i, j]: does ranked point j dominate point i?
+    dominates = (ra >= a) & (rp <= p) & ((ra > a) | (rp < p)) & (layers[None, :] > 0)
+    deepest = np.where(dominates, layers[None, :], 0).max(axis=1, initial=0)
+    return np.where(np.isfinite(pts).all(axis=1), deepest + 1, 0)
+
+
 def front_order(points: ArrayLike) -> list[int]:
     """Indices of the front's points, by action accuracy, best first.
 

@@ -76,7 +76,9 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation shared by every scheme. ``schedule``: ``cosine`` (annealed over the
     epochs), ``step`` (lr x ``step_gamma`` every ``step_every`` epochs) or ``none``; the first
-    ``warmup_epochs`` ramp the lr up linearly."""
+    ``warmup_epochs`` ramp the lr up linearly. ``encoder_lr_scale`` multiplies the lr of the
+    encoder's own parameters, where a scheme trains one (BDQ's blur sigma and quantisation
+    thresholds, in pixels and levels, move ~lr per Adam step: too slowly for a short run)."""
 
     epochs: int = 2
     batch_size: int = 8
@@ -88,6 +90,7 @@ class TrainConfig:
     step_every: int = 20
     step_gamma: float = 0.1
     warmup_epochs: int = 0
+    encoder_lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -98,6 +101,8 @@ class TrainConfig:
             raise ValueError(f"schedule: {self.schedule!r} is not one of cosine, step, none")
         if self.lr <= 0:
             raise ValueError(f"lr: must be > 0, got {self.lr}")
+        if not self.encoder_lr_scale > 0:
+            raise ValueError(f"encoder_lr_scale: must be > 0, got {self.encoder_lr_scale}")
         if not 0 <= self.warmup_epochs < self.epochs + 1:
             raise ValueError(
                 f"warmup_epochs: must be between 0 and epochs, got {self.warmup_epochs}"

@@ -16,6 +16,10 @@ What to attack with, and what each job reserves, is a :class:`~privar.farm.spec.
 (every model's keyword arguments already resolved through its registry); the farm never reads
 the study.
 
+Each finished task is one line, ending with how far the farm got: ``[5/20 done, 01:10 elapsed,
+~02:00 left]`` (judges and jobs alike, :func:`~privar.console.progress_note`; the clock starts
+once the farm's placement group is placed).
+
 Tasks run inside one placement group, one task per bundle at a time, so the farm never competes
 with itself for CPUs it cannot get (and never waits on resources a search still holds: the farm
 starts when the search is done). Without a clip cache each bundle also holds a CPU for the Ray
@@ -38,6 +42,7 @@ from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from privar.cluster import capacity, waiting_for
+from privar.console import progress_note
 from privar.data.dataset import StudyData
 from privar.data.manifest import label_index
 from privar.encoders.artifact import fetch_encoder
@@ -169,6 +174,20 @@ def _located(fn: Callable[..., Any], *args: Any) -> tuple[Any, str]:
     return fn(*args), ray.get_runtime_context().get_node_id()
 
 
+class Tally:
+    """Counts the farm's finished tasks out of ``total`` and says how far it got:
+    :meth:`tick` -> ``[5/20 done, 01:10 elapsed, ~02:00 left]``."""
+
+    def __init__(self, total: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.total, self.done, self.clock = total, 0, clock
+        self.t0 = clock()
+
+    def tick(self) -> str:
+        self.done += 1
+        note = progress_note(self.done, self.total, self.clock() - self.t0)
+        return f"[{self.done}/{self.total} done, {note}]"
+
+
 class Farm:
     """Attacks candidates with the farm ``spec`` on ``data`` (prepared); results go to
     ``tracker`` under each candidate's run, in experiment ``experiment_id``."""
@@ -242,25 +261,30 @@ class Farm:
                     jobs.append((c, kind, name))
         num_bundles = concurrency([self.bundle], self.capacity,
                                   max(len(jobs), len(f.adversaries), 1))  # fmt: skip
+        judging = any(kind == "reconstruction" for _, kind, _ in jobs)
+        # The judges are the identity encoder's adversaries: no need to train them twice.
+        judged = [j for j in jobs if judging and _is_identity(j[0]) and j[1] == "adversary"]
         pg = placement_group([self.bundle] * num_bundles, strategy="PACK")
         self._wait_ready(pg, num_bundles)
+        tally = Tally(len(f.adversaries) * judging + len(jobs) - len(judged))
         try:
             judge = None
-            if any(kind == "reconstruction" for _, kind, _ in jobs):
+            if judging:
+                self.say(f"  farm: {len(f.adversaries)} judges on raw frames first, "
+                         f"{num_bundles} at a time")  # fmt: skip
                 calls = [(a.name, _judge, (a.name, f, self.data_ref)) for a in f.adversaries]
                 judges = {}
                 for name, result in self._run(pg, num_bundles, calls):
                     if isinstance(result, Exception):
                         raise result
                     judges[name] = {**result[0], "node": result[1]}
+                    self.say(f"  farm: judge {name} on raw frames: "
+                             f"{_shown(judges[name])}  {tally.tick()}")  # fmt: skip
                 judge = max(judges.values(), key=lambda j: (j["privacy_acc_clip"],
                                                            j["privacy_acc"]))  # fmt: skip
                 self.say(f"  farm: judge of reconstructions: {judge['name']} on raw frames, "
                          f"privacy_acc {judge['privacy_acc']:.3f}")  # fmt: skip
-                # The judges are the identity encoder's adversaries: no need to train them twice.
-                for c, kind, name in [
-                    j for j in jobs if _is_identity(j[0]) and j[1] == "adversary"
-                ]:
+                for c, kind, name in judged:
                     result = {k: v for k, v in judges[name].items()
                               if k in ("privacy_acc", "privacy_acc_clip", "epochs")}  # fmt: skip
                     self._log_job(c, kind, name, result, node=judges[name]["node"])
@@ -274,10 +298,10 @@ class Farm:
                      for c, kind, name in jobs]  # fmt: skip
             for (c, kind, name), result in self._run(pg, num_bundles, calls):
                 if isinstance(result, Exception):
-                    self._log_job(c, kind, name, {}, failed=_reason(result))
+                    self._log_job(c, kind, name, {}, failed=_reason(result), tally=tally)
                     continue
                 metrics, node = result
-                self._log_job(c, kind, name, metrics, node=node)
+                self._log_job(c, kind, name, metrics, node=node, tally=tally)
                 done[c.run_id][(kind, name)] = metrics
         finally:
             remove_placement_group(pg)
@@ -298,14 +322,23 @@ class Farm:
         return None
 
     def _log_job(self, c: Candidate, kind: str, name: str, result: dict[str, float],
-                 failed: str | None = None, node: str | None = None) -> None:  # fmt: skip
+                 failed: str | None = None, node: str | None = None,
+                 tally: Tally | None = None) -> None:  # fmt: skip
+        """Log one job's run under the candidate's and say its result (with how far the farm
+        got, when ``tally`` counts the job)."""
         tags = {ADVERSARY: name, ENCODER: c.label, **({NODE: node} if node else {})}
         run_id = self.tracker.create_run(self.exp, kind, f"{kind}-{name}", c.run_id, tags)
         self.tracker.log_metrics(run_id, result)
+        progress = f"  {tally.tick()}" if tally is not None else ""
         if failed:
             self.tracker.set_tags(run_id, {ERROR: failed[:500]})
-            self.say(f"  farm: {c.label} {kind} {name} FAILED: {failed}")
+            self.say(f"  farm: {c.label} {kind} {name} FAILED: {failed}{progress}")
         else:
-            shown = "  ".join(f"{k} {v:.3f}" for k, v in result.items() if k != "epochs")
-            self.say(f"  farm: {c.label} {kind} {name}: {shown}")
+            self.say(f"  farm: {c.label} {kind} {name}: {_shown(result)}{progress}")
         self.tracker.finish(run_id, "FAILED" if failed else "FINISHED")
+
+
+def _shown(result: dict[str, Any]) -> str:
+    """A job's metrics for the console: ``privacy_acc 0.325  privacy_acc_clip 0.317``."""
+    return "  ".join(f"{k} {v:.3f}" for k, v in result.items()
+                     if k != "epochs" and isinstance(v, int | float))  # fmt: skip

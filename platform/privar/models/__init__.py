@@ -8,7 +8,8 @@ below, and one contract test per registry (``tests/test_models.py``):
   BDQ (paper 001) trains a 3D ResNet-50, ELR (paper 000) an I3D, STAT (paper 002) K-segment
   ResNet-34 / R(2+1)D-18 models that also expose ``forward_attention``.
 - privacy models (``privacy``): ``(N, C, H, W)`` frames -> logits ``(N, num_classes)``; the ten
-  adversaries of BDQ Sec. 5.2 plus CPU-sized babies; same factory signature.
+  adversaries of BDQ Sec. 5.2 plus CPU-sized babies of three kinds (two CNNs, a ViT, an
+  MLP-Mixer); same factory signature.
 - reconstruction models (``reconstruction``): encoded clips ``(B, C, T', H, W)`` -> RGB clips
   ``(B, 3, T', H, W)`` in [0, 1] (BDQ Sec. 5.4); ``factory(in_channels=3, pretrained=None, **kw)``.
 

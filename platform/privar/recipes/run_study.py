@@ -10,6 +10,11 @@ run that did not finish and continues its search and farm where they stopped. Th
 the resolved study are artifacts of the study run, trained encoders artifacts of their trial
 runs: ``privar farm`` reads both back from MLflow, never from a path another machine wrote.
 
+What the study leaves in MLflow explains itself: the experiment is described
+(:func:`study_description`) and opens in MLflow's model-training view, baselines are named by
+encoder and parameters and show the same sample clips as the trials, and no run of the study is
+left RUNNING when it ends, however it ends (:meth:`~privar.tracking.Tracker.close_running`).
+
 The search gets a :class:`~privar.search.spec.SearchSpec` whose ``make_trial`` is
 :func:`~privar.recipes.common.train_spec` bound to the study and its label counts; the farm gets
 a :class:`~privar.farm.spec.FarmSpec`. Nothing below this file reads the study.
@@ -17,6 +22,7 @@ a :class:`~privar.farm.spec.FarmSpec`. Nothing below this file reads the study.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
@@ -24,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -45,16 +52,20 @@ from privar.recipes.common import (
 )
 from privar.resources import check_group
 from privar.search.spec import SearchSpec
-from privar.study import Study
+from privar.study import EncoderConfig, Study
 from privar.tracking import Tracker, resolve_uri
+from privar.tracking.names import baseline_run_name, distinct, format_value, short_params
 from privar.tracking.runs import ENCODER_SAVED, FOLDER, STUDY, TRIAL
+
+if TYPE_CHECKING:  # the search imports Ray Tune: only when a study runs
+    from privar.search.trial import SearchContext
 
 
 def run_study(path: str, address: str | None = None, tracking_uri: str | None = None,
               overrides: dict | None = None, resume: bool = False,
               say: Callable[[str], None] = echo) -> int:  # fmt: skip
     from privar.search.trial import SearchContext
-    from privar.search.tuner import has_search_state, plan_trials, run_search
+    from privar.search.tuner import plan_trials
 
     t0 = time.monotonic()
     study = load_checked(path, overrides)
@@ -69,10 +80,10 @@ def run_study(path: str, address: str | None = None, tracking_uri: str | None = 
     # A trial no node can hold fails now, not after hours of waiting.
     plan_trials(study.resources, study.search.concurrency, cap)
     data = open_study_data(study.data, seed=study.seed)
-    farm = farm_spec(study) if study.farm.enabled else None
-    if farm is not None:  # so does a farm job, before the search spends anything
+    if study.farm.enabled:  # so does a farm job, before the search spends anything
         cached = data.cache_root is not None and data.cache_fits
-        check_group([job_bundle(farm, 0 if cached else 1)], cap, FARM_KEYS, "each farm job")
+        check_group([job_bundle(farm_spec(study), 0 if cached else 1)], cap, FARM_KEYS,
+                    "each farm job")  # fmt: skip
     data.prepare()
     say(f"  data: {len(data.records)} videos, {len(data.quarantined)} quarantined, "
         f"ready in {time.monotonic() - t0:.0f} s")  # fmt: skip
@@ -83,35 +94,54 @@ def run_study(path: str, address: str | None = None, tracking_uri: str | None = 
     tracker.log_metrics(study_run, chance_levels(data))
     say(f"  MLflow experiment {study.name} ({experiment_id}), study run {study_run}")
     ctx = SearchContext(tracker, experiment_id, study_run, folder)
-    search = search_spec(study, label_counts(data))
     try:
-        outcomes = run_search(search, data, ctx, say=say,
-                              resume=resume and has_search_state(search, ctx))  # fmt: skip
-        tracker.log_metrics(study_run, {"quarantined": len(data.quarantined),
-                                        "trials": len(outcomes)})  # fmt: skip
-        say(f"  search done: {len(outcomes)} trials in {time.monotonic() - t0:.0f} s")
-        _print_trials(outcomes, say)
-        for o in outcomes:  # Tune ends a stopped trial's process: close its run here
-            if o.run_id and not o.complete and not o.error:
-                tracker.prune(o.run_id)
-        failed = [o for o in outcomes if o.error]
-        if failed and len(failed) == len(outcomes):
-            tracker.finish(study_run, "FAILED")
-            say(f"privar: every trial failed; the first: {failed[0].error}")
-            return 1
-        if farm is not None:
-            attacked = candidates(tracker, experiment_id, study_run, study)
-            Farm(farm, data, tracker, experiment_id, say).attack(attacked)
-            say(f"  farm done in {time.monotonic() - t0:.0f} s")
-        select_front(tracker, experiment_id, study_run, study.name, folder, clip_shape(study),
-                     say)  # fmt: skip
-    except KeyboardInterrupt:
-        tracker.finish(study_run, "KILLED")
-        say(f"interrupted: `privar resume {path}` finishes the study")
+        status = _search_farm_front(study, data, ctx, resume, t0, say)
+    except BaseException as e:  # interrupted or broken: no run of the study stays RUNNING
+        status = "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED"
+        with contextlib.suppress(Exception):  # the error to report is e, not the clean-up's
+            tracker.close_running(experiment_id, study_run, status)
+            tracker.finish(study_run, status)
+        if isinstance(e, KeyboardInterrupt):
+            say(f"interrupted: `privar resume {path}` finishes the study")
         raise
-    tracker.finish(study_run)
-    say(f"done in {time.monotonic() - t0:.0f} s; MLflow: {tracker.uri}")
+    # A trial whose process died before it closed its run (Tune gave up on it) is still
+    # RUNNING: it failed.
+    tracker.close_running(experiment_id, study_run, "FAILED")
+    tracker.finish(study_run, status)
+    if status == "FAILED":
+        return 1
+    say(f"done in {time.monotonic() - t0:.0f} s; MLflow: {tracker.experiment_url(experiment_id)}")
     return 0
+
+
+def _search_farm_front(study: Study, data: StudyData, ctx: SearchContext, resume: bool, t0: float,
+                       say: Callable[[str], None]) -> str:  # fmt: skip
+    """The search, the farm and the front of the open study run ``ctx.study_run``
+    (a :class:`~privar.search.trial.SearchContext`); returns how the study run ends."""
+    from privar.search.tuner import has_search_state, run_search
+
+    tracker, experiment_id, study_run = ctx.tracker, ctx.experiment_id, ctx.study_run
+    search = search_spec(study, label_counts(data))
+    outcomes = run_search(search, data, ctx, say=say,
+                          resume=resume and has_search_state(search, ctx))  # fmt: skip
+    tracker.log_metrics(study_run, {"quarantined": len(data.quarantined),
+                                    "trials": len(outcomes)})  # fmt: skip
+    say(f"  search done: {len(outcomes)} trials in {time.monotonic() - t0:.0f} s")
+    _print_trials(outcomes, say)
+    for o in outcomes:  # Tune ends a stopped trial's process: close its run here
+        if o.run_id and not o.complete and not o.error:
+            tracker.prune(o.run_id)
+    failed = [o for o in outcomes if o.error]
+    if failed and len(failed) == len(outcomes):
+        say(f"privar: every trial failed; the first: {failed[0].error}")
+        return "FAILED"
+    if study.farm.enabled:
+        attacked = candidates(tracker, experiment_id, study_run, study, data)
+        Farm(farm_spec(study), data, tracker, experiment_id, say).attack(attacked)
+        say(f"  farm done in {time.monotonic() - t0:.0f} s")
+    select_front(tracker, experiment_id, study_run, study.name, ctx.folder, clip_shape(study),
+                 say)  # fmt: skip
+    return "FINISHED"
 
 
 def search_spec(study: Study, labels: tuple[int, int]) -> SearchSpec:
@@ -127,7 +157,7 @@ def _open_study_run(tracker: Tracker, study: Study, path: str,
                     resume: bool) -> tuple[str, str, Path]:  # fmt: skip
     """(experiment id, study run id, search folder): a new study run, or the newest
     unfinished one to resume."""
-    experiment_id = tracker.experiment(study.name)
+    experiment_id = tracker.experiment(study.name, study_description(study))
     if resume:
         for run in tracker.study_runs(study.name):
             if run.info.status != "FINISHED":
@@ -167,12 +197,48 @@ def chance_levels(data: StudyData) -> dict[str, float]:
             len(records) for key in ("action", "privacy")}  # fmt: skip
 
 
-def candidates(tracker: Tracker, experiment_id: str, study_run: str,
-               study: Study) -> list[Candidate]:  # fmt: skip
+def study_description(study: Study) -> str:
+    """What the study is, in a few lines of Markdown: the experiment's description in MLflow."""
+
+    def model(m) -> str:
+        return " ".join(s for s in (m.name, short_params(m.params)) if s)
+
+    def searched(key: str, p) -> str:
+        if p.type == "choice":
+            return f"`{key}` in {{{', '.join(format_value(v) for v in p.values)}}}"
+        scale = " (log)" if p.type == "loguniform" or p.log else ""
+        return f"`{key}` in [{format_value(p.low)}, {format_value(p.high)}]{scale}"
+
+    d, s, f = study.data, study.search, study.farm
+    space = ", ".join(searched(k, p) for k, p in s.space.items()) or "nothing"
+    frames = (f"{d.segments} segments of {d.clip_len} frames" if d.segments
+              else f"{d.clip_len} frames, stride {d.stride}")  # fmt: skip
+    lines = [
+        f"**{study.name}**: privar study, scheme `{study.scheme}`, encoder "
+        f"`{model(study.encoder)}`, action model `{model(study.action_model)}`, privacy model "
+        f"`{model(study.privacy_model)}`, {study.train.epochs} epochs.",
+        f"Searches {space} with `{s.sampler}`, {s.num_trials} trials, objectives: action "
+        f"accuracy up, privacy accuracy down.",
+        f"Data: `{d.adapter}` at `{d.root}`, clips of {frames} at {d.size[0]}x{d.size[1]}.",
+    ]
+    if f.enabled:
+        baselines = ", ".join(baseline_run_name(b.name, b.params) for b in f.baselines)
+        lines.append(f"Farm: adversaries {', '.join(f.adversaries)}, reconstruction "
+                     f"{f.reconstruction or 'none'}, {f.epochs} epochs; baselines: "
+                     f"{baselines or 'none'}. Trials are placed by `action_acc_fresh` (max) "
+                     f"and `privacy_acc_worst` (min); `pareto_rank` 1 is the front.")  # fmt: skip
+    else:
+        lines.append("Farm off: trials are placed by the in-loop `action_acc` and `privacy_acc`.")
+    return "\n\n".join(lines)
+
+
+def candidates(tracker: Tracker, experiment_id: str, study_run: str, study: Study,
+               data: StudyData | None = None) -> list[Candidate]:  # fmt: skip
     """What the farm attacks: the finished trials that logged their encoder (all, or the
     in-loop front, as ``farm.candidates`` says), each farmed from its run's encoder artifact,
     and the study's baselines, each with its MLflow run (a baseline's run is created once, under
-    the study run, and found again on resume)."""
+    the study run, and found again on resume), named by encoder and parameters. With ``data``,
+    each baseline's run gets the same sample picture as the trials."""
     trials = [r for r in tracker.find_runs(experiment_id, "trial", study_run)
               if r.info.status == "FINISHED" and ENCODER_SAVED in r.data.tags]  # fmt: skip
     if study.farm.candidates == "pareto" and trials:
@@ -181,11 +247,23 @@ def candidates(tracker: Tracker, experiment_id: str, study_run: str,
         trials = [r for r, on in zip(trials, pareto.non_dominated(points), strict=True) if on]
     out = [Candidate(r.data.tags[TRIAL], r.info.run_id, encoder_run=r.info.run_id)
            for r in trials]  # fmt: skip
-    for b in study.farm.baselines:
-        label = b.name + "".join(f" {k}={v}" for k, v in sorted(b.params.items()))
+    baselines = study.farm.baselines
+    labels = distinct(baseline_run_name(b.name, b.params) for b in baselines)
+    for b, label in zip(baselines, labels, strict=True):
         run_id = tracker.baseline_run(experiment_id, study_run, label, b.name, b.params)
+        if data is not None:
+            _baseline_samples(tracker, run_id, data, b, label, study.tracking.sample_frames)
         out.append(Candidate(label, run_id, encoder=b))
     return out
+
+
+def _baseline_samples(tracker: Tracker, run_id: str, data: StudyData, b: EncoderConfig,
+                      label: str, n: int) -> None:  # fmt: skip
+    """The baseline's picture, as its trials' (:func:`privar.search.trial.log_samples`)."""
+    from privar.encoders import create_encoder
+    from privar.search.trial import log_samples
+
+    log_samples(tracker, run_id, data, create_encoder(b.name, **b.params), n, f"encoder: {label}")
 
 
 def _print_trials(outcomes, say: Callable[[str], None]) -> None:

@@ -33,6 +33,7 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from privar.cluster import capacity, waiting_for
+from privar.console import progress_note, quiet_optuna
 from privar.data.dataset import StudyData
 from privar.resources import Capacity, GiB, check_group, concurrency, describe, fits
 from privar.search.space import OBJECTIVES, make_sampler, suggest
@@ -74,24 +75,79 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-class _Progress(tune.Callback):
-    """One line per epoch and per finished trial, on stdout: progress on a laptop run. (Tune
-    pickles its callbacks with the experiment, so this holds no function references.)"""
+def _now() -> float:
+    """The progress lines' clock (a test sets its own)."""
+    return time.monotonic()
 
-    def __init__(self, epochs: int) -> None:
-        self.epochs = epochs
+
+class _Progress(tune.Callback):
+    """One line per epoch and per finished trial, on stdout, each ending with how far the search
+    got: ``[trial 3/8, 02:31 elapsed, ~04:10 left]`` (the trial's number in the order the search
+    started them, and :func:`~privar.console.progress_note` over trial epochs: every trial's
+    reported epochs, all of them once it ended, early or not). Lines start ``trial <id> epoch`` and
+    ``trial <id> finished`` / ``failed``, as ``privar status`` reads them
+    (:func:`privar.recipes.submit.progress`). The clock starts with this session's search: a
+    resumed one counts what it redoes, not what an earlier driver did. (Tune pickles its
+    callbacks with the experiment, so this holds no function references.)"""
+
+    def __init__(self, epochs: int, num_trials: int) -> None:
+        self.epochs, self.num_trials = epochs, num_trials
         self.say = _say
+        self._restart()
+
+    def _restart(self) -> None:
+        self.t0: float | None = None
+        self.done: dict[str, int] = {}  # trial id -> epochs done
+        self.before = 0  # epochs done when this session's search started
+
+    def __setstate__(self, state: dict) -> None:
+        # A search resumed from the state an older privar pickled: no trial count known.
+        self.__dict__.update({"num_trials": 0, **state})
+
+    def setup(self, total_num_samples: int | None = None, **info) -> None:
+        # Every fit, a resumed one too: a new clock.
+        self.num_trials = self.num_trials or total_num_samples or 0
+        self._restart()
+
+    def _ended(self, trial) -> bool:
+        return trial.status in ("TERMINATED", "ERROR")
+
+    def on_step_begin(self, iteration, trials, **info) -> None:
+        if self.t0 is None:
+            self.t0 = _now()
+            for t in trials:  # a resumed search's trials, finished or not
+                self.done[t.trial_id] = (self.epochs if self._ended(t) else
+                                         int((t.last_result or {}).get("epoch", 0)))  # fmt: skip
+            self.before = sum(self.done.values())
+
+    def note(self, trials, trial) -> str:
+        """``[trial 3/8, 02:31 elapsed, ~04:10 left]`` for ``trial`` of ``trials``."""
+        if self.t0 is None:
+            self.t0 = _now()
+        number = next((i for i, t in enumerate(trials, 1) if t is trial), len(trials))
+        done = sum(min(e, self.epochs) for e in self.done.values()) - self.before
+        total = self.num_trials * self.epochs - self.before
+        elapsed = _now() - self.t0
+        return f"[trial {number}/{self.num_trials}, {progress_note(done, total, elapsed)}]"
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        self.say(f"  trial {trial.trial_id} epoch {result.get('epoch')}/{self.epochs}: "
+        epoch = int(result.get("epoch", 0))
+        self.done[trial.trial_id] = max(self.done.get(trial.trial_id, 0), epoch)
+        self.say(f"  trial {trial.trial_id} epoch {epoch}/{self.epochs}: "
                  f"action_acc {result.get('action_acc', float('nan')):.3f}  "
-                 f"privacy_acc {result.get('privacy_acc', float('nan')):.3f}")  # fmt: skip
+                 f"privacy_acc {result.get('privacy_acc', float('nan')):.3f}  "
+                 f"{self.note(trials, trial)}")  # fmt: skip
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self.say(f"  trial {trial.trial_id} finished")
+        reached = self.done.get(trial.trial_id, self.epochs)
+        self.done[trial.trial_id] = self.epochs  # what it did not run is no longer to do
+        early = f" (stopped early after epoch {reached})" if reached < self.epochs else ""
+        self.say(f"  trial {trial.trial_id} finished{early}  {self.note(trials, trial)}")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self.say(f"  trial {trial.trial_id} failed: see {trial.local_path}")
+        self.done[trial.trial_id] = self.epochs
+        self.say(f"  trial {trial.trial_id} failed: see {trial.local_path}  "
+                 f"{self.note(trials, trial)}")  # fmt: skip
 
 
 def trial_bundles(r: ResourcesConfig) -> list[dict[str, float]]:
@@ -180,11 +236,12 @@ def run_search(spec: SearchSpec, data: StudyData, ctx: SearchContext, resume: bo
     storage, name = experiment_path(spec, ctx)
     run_config = tune.RunConfig(
         name=name, storage_path=storage, verbose=0,
-        callbacks=[_Progress(spec.epochs), _Waiting(bundles, cap)],
+        callbacks=[_Progress(spec.epochs, s.num_trials), _Waiting(bundles, cap)],
         failure_config=tune.FailureConfig(max_failures=1),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )  # fmt: skip
     trainable = _trainable(spec, data, ctx)
+    quiet_optuna()  # before Optuna says it created its study
     if resume:
         tuner = tune.Tuner.restore(f"{storage}/{name}", trainable, resume_unfinished=True,
                                    resume_errored=True)  # fmt: skip

@@ -3,17 +3,22 @@
 This module owns the tree: every tag privar writes is a constant below, and the helpers for
 what callers do to runs (create, find again, reopen, finish, prune) are :class:`Tracker` methods.
 
-DESIGN.md's names: one experiment per study; a study run (tag ``privar.kind=study``,
+DESIGN.md's names: one experiment per study, tagged for MLflow 3's model-training view
+(``mlflow.experimentKind=custom_model_development``) and described (``mlflow.note.content``, the
+description the UI shows); a study run (tag ``privar.kind=study``,
 ``privar.study=<name>``, ``privar.folder=<its search folder on the driver>``, read only by
 ``privar resume`` on that machine); trial runs under it (``privar.kind=trial``,
-``privar.trial=<the search's trial id>``, and once the encoder is logged as the artifact
+``privar.trial=<the search's trial id>``, ``privar.searched=<the sampled keys, comma-joined>``,
+every setting that shapes it as a dotted param, and once the encoder is logged as the artifact
 ``encoder/encoder.pt``, ``privar.encoder_artifact=encoder/encoder.pt``; ``privar.pruned=true`` on
-an early-stopped one); farm runs under a trial (``privar.kind=adversary`` / ``reconstruction`` /
-``action``, ``privar.adversary=<model>``, ``privar.error=<why>`` on a failed one); baselines
-under the study run (``privar.kind=baseline``, ``privar.encoder=<name>``,
+an early-stopped one; ``privar.alias=pareto-1,knee`` on one the registry holds, with the logged
+model's URI in ``privar.model``); farm runs under a trial (``privar.kind=adversary`` /
+``reconstruction`` / ``action``, ``privar.adversary=<model>``, ``privar.error=<why>`` on a failed
+one); baselines under the study run (``privar.kind=baseline``, ``privar.encoder=<name>``,
 ``privar.baseline=<label>``); a ``privar farm --checkpoint`` run (``privar.kind=checkpoint``,
 ``privar.checkpoint=<file name>``, the encoder as its artifact). Nesting is MLflow's own
-``mlflow.parentRunId`` tag, so the UI shows the tree.
+``mlflow.parentRunId`` tag, so the UI shows the tree. Run names are for readers
+(:mod:`privar.tracking.names`); runs are found again by tag, never by name.
 
 Nothing here records a path on a node's disk for another node to read: encoders travel as run
 artifacts (:meth:`Tracker.log_artifact`, :meth:`Tracker.download`); the format is
@@ -37,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from privar.errors import UserError
+from privar.tracking.names import param_text
 
 KIND = "privar.kind"
 TRIAL = "privar.trial"
@@ -50,8 +56,17 @@ PRUNED = "privar.pruned"
 ERROR = "privar.error"
 CHECKPOINT = "privar.checkpoint"
 NODE = "privar.node"  # the Ray node a trial or farm job ran on
+SEARCHED = "privar.searched"  # a trial's sampled keys, comma-joined
+ALIAS = "privar.alias"  # a registered trial's registry aliases, comma-joined
+MODEL = "privar.model"  # a registered trial's logged MLflow model, models:/<id>
 PARENT = "mlflow.parentRunId"
 ENDED = ("FINISHED", "FAILED", "KILLED")
+# Experiment tags MLflow's UI reads: the kind picks MLflow 3's model-training view over the GenAI
+# one (mlflow/server/js: ExperimentKind.CUSTOM_MODEL_DEVELOPMENT); the note is its description.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+NOTE = "mlflow.note.content"
+PARAMS_PER_BATCH = 100  # MLflow's most params in one log_batch request
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -77,7 +92,7 @@ def resolve_uri(uri: str | None) -> str:
 SEARCH_PAGE = 1000  # runs per search request; find_runs follows the pages
 
 
-def _quoted(value: str) -> str:
+def quoted(value: str) -> str:
     """``value`` as a string literal of MLflow's search filter. The grammar has no escapes: a
     value is quoted with whichever quote it does not hold."""
     if "'" not in value:
@@ -108,17 +123,33 @@ class Tracker:
 
     # -- experiments and runs ----------------------------------------------------------------
 
-    def experiment(self, name: str) -> str:
-        """The id of experiment ``name``, created on first use. A local sqlite store keeps its
-        artifacts beside the database (``mlartifacts/``), wherever the process runs from."""
+    def experiment_url(self, experiment_id: str) -> str:
+        """Where a person looks at the experiment: its page in the MLflow UI when the store is a
+        server, opened in the model-training view (MLflow 3.17's UI starts a new browser in its
+        GenAI view whatever the experiment's kind), else the store's URI (``mlflow ui`` there)."""
+        if self.uri.startswith(("http://", "https://")):
+            base = self.uri.rstrip("/")
+            return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+        return self.uri
+
+    def experiment(self, name: str, description: str | None = None) -> str:
+        """The id of experiment ``name``, created on first use, and tagged (again, when it
+        exists) for MLflow's model-training view, with ``description`` as the text the UI shows
+        when given. A local sqlite store keeps its artifacts beside the database
+        (``mlartifacts/``), wherever the process runs from."""
         exp = self.client.get_experiment_by_name(name)
         if exp is not None:
-            return exp.experiment_id
-        location = None
-        if self.uri.startswith("sqlite:///"):
-            db = Path(self.uri.removeprefix("sqlite:///"))
-            location = (db.parent / "mlartifacts" / name).as_uri()
-        return self.client.create_experiment(name, artifact_location=location)
+            experiment_id = exp.experiment_id
+        else:
+            location = None
+            if self.uri.startswith("sqlite:///"):
+                db = Path(self.uri.removeprefix("sqlite:///"))
+                location = (db.parent / "mlartifacts" / name).as_uri()
+            experiment_id = self.client.create_experiment(name, artifact_location=location)
+        tags = {EXPERIMENT_KIND: MODEL_TRAINING, **({NOTE: description} if description else {})}
+        for key, value in tags.items():
+            self.client.set_experiment_tag(experiment_id, key, value)
+        return experiment_id
 
     def create_run(self, experiment_id: str, kind: str, name: str, parent: str | None = None,
                    tags: Mapping[str, str] | None = None) -> str:  # fmt: skip
@@ -133,7 +164,7 @@ class Tracker:
         """Runs of ``kind`` (under ``parent``, with ``tags``), newest first: every page of
         them, however many there are."""
         wanted = {KIND: kind, **({PARENT: parent} if parent else {}), **(tags or {})}
-        query = " and ".join(f"tags.`{k}` = {_quoted(str(v))}" for k, v in wanted.items())
+        query = " and ".join(f"tags.`{k}` = {quoted(str(v))}" for k, v in wanted.items())
         runs, token = [], None
         while True:
             page = self.client.search_runs([experiment_id], query, max_results=SEARCH_PAGE,
@@ -144,24 +175,29 @@ class Tracker:
             if not token:
                 return runs
 
-    def trial_run(self, experiment_id: str, study_run: str, trial_id: str,
-                  params: Mapping[str, Any], encoder: str) -> str:  # fmt: skip
-        """The run of search trial ``trial_id``: found again by its tag when the study resumes
-        (and marked running again), else created with the sampled ``params``."""
+    def trial_run(self, experiment_id: str, study_run: str, trial_id: str, name: str,
+                  params: Mapping[str, Any], encoder: str,
+                  searched: tuple[str, ...] = ()) -> str:  # fmt: skip
+        """The run ``name`` of search trial ``trial_id``, with ``params`` (every setting that
+        shapes it; ``searched``: the sampled ones' keys): found again by its tag when the study
+        resumes (marked running again, given only the params it lacks: MLflow never changes a
+        logged one), else created."""
         found = self.find_runs(experiment_id, "trial", study_run, {TRIAL: trial_id})
         if found:
-            run_id = found[0].info.run_id
+            run_id, logged = found[0].info.run_id, found[0].data.params
             self.reopen(run_id)
+            self.log_params(run_id, {k: v for k, v in params.items() if k not in logged})
             return run_id
-        run_id = self.create_run(experiment_id, "trial", trial_id, study_run,
-                                 {TRIAL: trial_id, ENCODER: encoder})  # fmt: skip
+        run_id = self.create_run(experiment_id, "trial", name, study_run,
+                                 {TRIAL: trial_id, ENCODER: encoder,
+                                  SEARCHED: ",".join(searched)})  # fmt: skip
         self.log_params(run_id, params)
         return run_id
 
     def baseline_run(self, experiment_id: str, study_run: str, label: str, encoder: str,
                      params: Mapping[str, Any]) -> str:  # fmt: skip
         """The run of baseline ``label`` (encoder ``encoder`` with ``params``) under
-        ``study_run``: found again by its tag, else created once."""
+        ``study_run``, named ``label``: found again by its tag, else created once."""
         found = self.find_runs(experiment_id, "baseline", study_run, {BASELINE: label})
         if found:
             return found[0].info.run_id
@@ -180,10 +216,13 @@ class Tracker:
     # -- logging -----------------------------------------------------------------------------
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        """``params`` as text (:func:`~privar.tracking.names.param_text`: cut to MLflow's
+        limit), in batches of the most MLflow takes at once."""
         from mlflow.entities import Param
 
-        if params:
-            self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        batch = [Param(k, param_text(v)) for k, v in params.items()]
+        for i in range(0, len(batch), PARAMS_PER_BATCH):
+            self.client.log_batch(run_id, params=batch[i : i + PARAMS_PER_BATCH])
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         from mlflow.entities import Metric
@@ -213,6 +252,25 @@ class Tracker:
         if status not in ENDED:
             raise ValueError(f"a run ends as one of {', '.join(ENDED)}, not {status!r}")
         self.client.set_terminated(run_id, status)
+
+    def close_running(self, experiment_id: str, root: str, status: str = "FAILED") -> int:
+        """End as ``status`` every run under ``root`` (its children, theirs...) still RUNNING,
+        so that no run of a study outlives it; returns how many were ended."""
+        running = self.client.search_runs([experiment_id], "attributes.status = 'RUNNING'",
+                                          max_results=SEARCH_PAGE)  # fmt: skip
+        parents = {r.info.run_id: r.data.tags.get(PARENT) for r in running}
+
+        def under_root(run_id: str | None, depth: int = 0) -> bool:
+            if run_id is None or depth > 8:  # the tree is 3 deep; a cycle cannot hang this
+                return False
+            if run_id not in parents:
+                parents[run_id] = self.client.get_run(run_id).data.tags.get(PARENT)
+            return parents[run_id] == root or under_root(parents[run_id], depth + 1)
+
+        ended = [r.info.run_id for r in running if under_root(r.info.run_id)]
+        for run_id in ended:
+            self.finish(run_id, status)
+        return len(ended)
 
     def prune(self, run_id: str) -> None:
         """End a trial the scheduler stopped early: tagged pruned, KILLED."""

@@ -11,7 +11,6 @@ the encoder cannot settle into fooling one stale adversary.
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import chain
 from pathlib import Path
 
 import torch
@@ -50,7 +49,7 @@ def train_adversarial(
     ``action_acc``, ``privacy_acc`` (in-loop adversary, per frame) and ``loss``."""
     encoder, action_model = prepare_module(encoder, device), prepare_module(action_model, device)
     privacy_model = prepare_module(make_privacy_model(), device)
-    opt_et = make_optimizer(chain(encoder.parameters(), action_model.parameters()), cfg)
+    opt_et = make_optimizer(action_model.parameters(), cfg, encoder=encoder)
     opt_p = make_optimizer(privacy_model.parameters(), cfg)
     ckpt = Checkpoint(checkpoint_dir, "adversarial")
     state = dict(encoder=encoder, action=action_model, privacy=privacy_model, opt_et=opt_et,

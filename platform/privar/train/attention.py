@@ -13,7 +13,6 @@ The student sees the encoder's output (``elr``: 12x16 and bilinear back up).
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import chain
 from pathlib import Path
 
 import torch
@@ -62,7 +61,7 @@ def train_attention(
     teacher_metrics = load_or_train_teacher(data, teacher, cfg, device, att.teacher_epochs,
                                             att.teacher_checkpoint, checkpoint_dir)  # fmt: skip
     encoder, student = prepare_module(encoder, device), prepare_module(student, device)
-    opt = make_optimizer(chain(encoder.parameters(), student.parameters()), cfg)
+    opt = make_optimizer(student.parameters(), cfg, encoder=encoder)
 
     def transfer(b: Batch, z: torch.Tensor, epoch: int, w_ce: float) -> torch.Tensor:
         s = student.forward_attention(z)

@@ -64,13 +64,24 @@ def frame_labels(labels: torch.Tensor, t: int) -> torch.Tensor:
     return labels.repeat_interleave(t)
 
 
-def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in params if p.requires_grad]
+def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig,
+                   encoder: nn.Module | None = None) -> torch.optim.Optimizer:  # fmt: skip
+    """cfg's optimiser over ``params`` at ``cfg.lr`` and, when given, the ``encoder``'s
+    parameters at ``cfg.lr * cfg.encoder_lr_scale`` (a BDQ encoder's few parameters are in
+    pixels and quantisation steps, not in a network weight's units). Each param group keeps its
+    ``lr_scale``, which :func:`set_lr` applies to every epoch's lr."""
+    groups = [{"params": [p for p in params if p.requires_grad], "lr_scale": 1.0}]
+    if encoder is not None:
+        mine = [p for p in encoder.parameters() if p.requires_grad]
+        groups.insert(0, {"params": mine, "lr_scale": cfg.encoder_lr_scale})
+    groups = [g for g in groups if g["params"]]
+    for g in groups:
+        g["lr"] = cfg.lr * g["lr_scale"]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
                                weight_decay=cfg.weight_decay)  # fmt: skip
     cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
-    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def lr_factor(epoch: int, cfg: TrainConfig, epochs: int | None = None) -> float:
@@ -88,7 +99,7 @@ def lr_factor(epoch: int, cfg: TrainConfig, epochs: int | None = None) -> float:
 
 def set_lr(opt: torch.optim.Optimizer, epoch: int, cfg: TrainConfig, epochs: int | None = None):
     for group in opt.param_groups:
-        group["lr"] = cfg.lr * lr_factor(epoch, cfg, epochs)
+        group["lr"] = cfg.lr * group.get("lr_scale", 1.0) * lr_factor(epoch, cfg, epochs)
 
 
 @dataclass

@@ -8,7 +8,6 @@ push back on the encoder, unlike BDQ's adversary) reports how much identity is l
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import chain
 
 import torch
 import torch.nn as nn
@@ -49,7 +48,7 @@ def train_student(
     epoch's ``action_acc`` (student), ``privacy_acc`` (monitor) and ``loss``."""
     encoder, student = prepare_module(encoder, device), prepare_module(student, device)
     privacy_model = prepare_module(make_privacy_model(), device)
-    opt = opt or make_optimizer(chain(encoder.parameters(), student.parameters()), cfg)
+    opt = opt or make_optimizer(student.parameters(), cfg, encoder=encoder)
     opt_p = make_optimizer(privacy_model.parameters(), cfg)
     state = dict(encoder=encoder, student=student, privacy=privacy_model, opt=opt, opt_p=opt_p)
     start = checkpoint.resume(**state)
