@@ -86,3 +86,41 @@ def test_already_probed_records_are_kept_unless_forced(make_video) -> None:
     stale = VideoRecord(path, "a", "p", "train", num_frames=99, fps=1.0, height=1, width=1)
     assert probe_records([stale]).records == [stale]
     assert probe_records([stale], force=True).records[0].num_frames == 7
+
+
+def _cut(tmp_path: Path, suffix: str, keep: float) -> Path:
+    """A real 32-frame H.264 video in an AVI or Matroska container, cut after ``keep`` of its
+    bytes. Both keep their header, so decord opens the rest as a short video."""
+    import av
+
+    full = tmp_path / f"full{suffix}"
+    rng = np.random.default_rng(0)
+    with av.open(str(full), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width = s.height = 32
+        s.pix_fmt = "yuv420p"
+        for _ in range(32):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (32, 32, 3), np.uint8), "rgb24")
+            c.mux(s.encode(frame))
+        c.mux(s.encode())
+    out = tmp_path / f"cut{int(keep * 100)}{suffix}"
+    data = full.read_bytes()
+    out.write_bytes(data[: int(len(data) * keep)])
+    return out
+
+
+def test_a_truncated_file_is_not_taken_for_a_short_one(tmp_path: Path) -> None:
+    """decord counts the frames it finds, so a cut AVI or MKV looked like a valid short video;
+    the container's own count (AVI) or duration (Matroska) says it is not."""
+    cut = [_cut(tmp_path, suffix, keep) for suffix in (".avi", ".mkv") for keep in (0.5, 0.8)]
+    whole = [tmp_path / "full.avi", tmp_path / "full.mkv"]
+    result = probe_records([_rec(p) for p in cut + whole], workers=2, timeout_s=20)
+    assert sorted(r.path for r in result.records) == sorted(str(p) for p in whole)
+    assert all(r.num_frames == 32 for r in result.records)
+    reasons = {Path(q.path).name: q.reason for q in result.quarantined}
+    assert sorted(reasons) == sorted(p.name for p in cut)
+    truncated = "truncated: the container declares 32 frames, decord decodes"
+    assert reasons["cut50.mkv"].startswith(truncated) and reasons["cut80.mkv"].startswith(truncated)
+    assert reasons["cut50.avi"].startswith(truncated)
+    # A cut inside a frame's packet also fails decoding the last frame decord indexed.
+    assert reasons["cut80.avi"].startswith((truncated, "frame count lies"))

@@ -81,3 +81,11 @@ def test_clip_spec_and_rng() -> None:
     b = ClipSpec(clip_len=8, stride=2).indices(300, True, clip_rng(0, 3, 17))
     c = ClipSpec(clip_len=8, stride=2).indices(300, True, clip_rng(0, 4, 17))
     assert a == b and a != c
+
+
+def test_frames_a_clip_needs_before_padding() -> None:
+    assert ClipSpec(clip_len=8, stride=1).frames_needed == 8
+    assert ClipSpec(clip_len=8, stride=2).frames_needed == 15  # (8 - 1) * 2 + 1
+    assert ClipSpec(clip_len=5, segments=4).frames_needed == 20
+    # A video one frame short gets its last frame repeated once.
+    assert ClipSpec(clip_len=8).indices(7, train=False) == [0, 1, 2, 3, 4, 5, 6, 6]

@@ -176,6 +176,27 @@ class PyAVDecoder:
         return resize_frames(frames, size) if size else frames
 
 
+def declared_frames(path: str) -> int | None:
+    """How many frames the container says ``path`` holds, read from its header by PyAV without
+    decoding: the stream's frame count where the container keeps one (MP4, AVI), else its
+    duration times the frame rate (Matroska); ``None`` when it says neither or cannot be read.
+    A decoder that indexes the packets it finds (decord) reports what survived of a truncated
+    file, so this is the count to hold it against."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            if stream.frames > 0:
+                return int(stream.frames)
+            rate = float(stream.average_rate or stream.guessed_rate or 0.0)
+            if container.duration and rate > 0:
+                return round(container.duration / av.time_base * rate)
+    except Exception:  # the decoder's own probe says why the file is broken
+        return None
+    return None
+
+
 DECODERS: Registry[Decoder] = Registry("decoder")
 DECODERS.register("decord")(DecordDecoder)
 DECODERS.register("pyav")(PyAVDecoder)

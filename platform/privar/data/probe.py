@@ -4,7 +4,10 @@ decord can hang forever on some files while holding the GIL (so a thread cannot 
 can crash the process on others, so every probe runs in a long-lived child process that the
 parent kills and replaces when it does not answer in time. Probing opens the file, decodes the
 first frame, and decodes the last frame the header claims (a truncated file often claims more
-frames than it has: "frame count lies").
+frames than it has: "frame count lies"). A decoder that counts the frames it finds (decord) sees
+a truncated file as a short, valid one, so its count is also held against the container's
+declared count (:func:`~privar.data.decoder.declared_frames`): a file missing more than
+:func:`missing_frames_allowed` of its frames is quarantined as truncated.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from privar.data.decoder import VideoInfo, create_decoder
+from privar.data.decoder import VideoInfo, create_decoder, declared_frames
 from privar.data.manifest import Quarantined, VideoRecord
 from privar.errors import BrokenVideo
 
@@ -40,7 +43,19 @@ def probe_one(path: str, decoder_name: str = "decord") -> VideoInfo:
         raise BrokenVideo(
             path, f"frame count lies: header says {info.num_frames} frames ({e.reason})"
         ) from None
+    declared = declared_frames(path)
+    if declared and declared - info.num_frames > missing_frames_allowed(declared):
+        raise BrokenVideo(
+            path, f"truncated: the container declares {declared} frames, {decoder_name} "
+            f"decodes {info.num_frames}"
+        )  # fmt: skip
     return info
+
+
+def missing_frames_allowed(declared: int) -> int:
+    """Frames a file may lack against its container's count and still be whole: 1, or 2% of a
+    long video (muxers round a duration, and some AVI writers count a trailing empty frame)."""
+    return max(1, declared // 50)
 
 
 def _serve(decoder_name: str) -> None:

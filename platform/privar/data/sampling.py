@@ -109,6 +109,14 @@ class ClipSpec:
         """Frames in one clip: T of the (B, C, T, H, W) batches."""
         return self.clip_len * max(self.segments, 1)
 
+    @property
+    def frames_needed(self) -> int:
+        """Frames a video needs for a clip without padding: the span of one clip, or K segments
+        of ``clip_len`` frames each."""
+        if self.segments:
+            return self.segments * self.clip_len
+        return clip_span(self.clip_len, self.stride)
+
     def indices(
         self, num_frames: int, train: bool, rng: np.random.Generator | None = None
     ) -> list[int]:

@@ -85,13 +85,18 @@ def run_study(path: str, address: str | None = None, tracking_uri: str | None = 
         check_group([job_bundle(farm_spec(study), 0 if cached else 1)], cap, FARM_KEYS,
                     "each farm job")  # fmt: skip
     data.prepare()
+    short = [r for r in data.records if r.num_frames and r.num_frames < data.spec.frames_needed]
     say(f"  data: {len(data.records)} videos, {len(data.quarantined)} quarantined, "
         f"ready in {time.monotonic() - t0:.0f} s")  # fmt: skip
+    if short:  # the papers' protocol pads them; a reader should know how many
+        say(f"  {len(short)} videos have fewer than the {data.spec.frames_needed} frames a clip "
+            f"spans (the shortest: {min(r.num_frames for r in short)}): their clips repeat "
+            f"their last frame")  # fmt: skip
     for q in data.quarantined:
         say(f"  quarantined: {q.path}: {q.reason}")
 
     experiment_id, study_run, folder = _open_study_run(tracker, study, path, resume)
-    tracker.log_metrics(study_run, chance_levels(data))
+    tracker.log_metrics(study_run, {**chance_levels(data), "short_videos": len(short)})
     say(f"  MLflow experiment {study.name} ({experiment_id}), study run {study_run}")
     ctx = SearchContext(tracker, experiment_id, study_run, folder)
     try:
