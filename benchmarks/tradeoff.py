@@ -115,15 +115,15 @@ def main() -> None:
     data = open_study_data(base.data, seed=base.seed)
     data.prepare()
     grid = [(a, lv, s) for s in args.seeds for lv in args.levels for a in args.alphas]
-    jobs = {}
+    jobs, data_ref = {}, ray.put(data)  # one copy of the data handle for every job
     for seed in args.seeds:
         study = load_checked(args.study, {"seed": seed})
         farm = farm_spec(study)
-        jobs["identity", seed] = run_job.remote(study, data, farm, None)
+        jobs["identity", seed] = run_job.remote(study, data_ref, farm, None)
         for a, lv, s in grid:
             if s == seed:
                 overrides = {"adversarial.alpha": a, "encoder.params.levels": lv}
-                jobs[(a, lv, s)] = run_job.remote(study, data, farm, overrides)
+                jobs[(a, lv, s)] = run_job.remote(study, data_ref, farm, overrides)
     done = collect(jobs, t0)
     keys = ("action_acc_fresh", "privacy_acc_worst")
     identity = {k: statistics.mean(done["identity", s][k] for s in args.seeds) for k in keys}

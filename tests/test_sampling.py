@@ -89,3 +89,13 @@ def test_frames_a_clip_needs_before_padding() -> None:
     assert ClipSpec(clip_len=5, segments=4).frames_needed == 20
     # A video one frame short gets its last frame repeated once.
     assert ClipSpec(clip_len=8).indices(7, train=False) == [0, 1, 2, 3, 4, 5, 6, 6]
+
+
+def test_the_study_data_names_its_short_videos() -> None:
+    from privar.data.dataset import StudyData
+    from privar.data.manifest import VideoRecord
+
+    records = [VideoRecord(f"v{n}.mp4", "a", "p", "train", num_frames=n, fps=25.0, height=32,
+                           width=32) for n in (5, 8, 30)]  # fmt: skip
+    data = StudyData(records, ClipSpec(clip_len=8))
+    assert [r.num_frames for r in data.short()] == [5]

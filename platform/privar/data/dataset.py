@@ -56,6 +56,12 @@ class StudyData:
         if q not in self.quarantined:
             self.quarantined.append(q)
 
+    def short(self) -> list[VideoRecord]:
+        """The videos with fewer frames than a clip needs (:attr:`ClipSpec.frames_needed`):
+        their clips repeat their last frame, as the papers' protocol does."""
+        need = self.spec.frames_needed
+        return [r for r in self.records if r.num_frames and r.num_frames < need]
+
     def usable(self, split: str) -> list[int]:
         bad = {q.path for q in self.quarantined}
         return [i for i, r in enumerate(self.records) if r.split == split and r.path not in bad]

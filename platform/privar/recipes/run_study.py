@@ -85,10 +85,10 @@ def run_study(path: str, address: str | None = None, tracking_uri: str | None = 
         check_group([job_bundle(farm_spec(study), 0 if cached else 1)], cap, FARM_KEYS,
                     "each farm job")  # fmt: skip
     data.prepare()
-    short = [r for r in data.records if r.num_frames and r.num_frames < data.spec.frames_needed]
+    short = data.short()
     say(f"  data: {len(data.records)} videos, {len(data.quarantined)} quarantined, "
         f"ready in {time.monotonic() - t0:.0f} s")  # fmt: skip
-    if short:  # the papers' protocol pads them; a reader should know how many
+    if short:  # padded, as the papers do; a reader should know how many
         say(f"  {len(short)} videos have fewer than the {data.spec.frames_needed} frames a clip "
             f"spans (the shortest: {min(r.num_frames for r in short)}): their clips repeat "
             f"their last frame")  # fmt: skip
