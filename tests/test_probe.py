@@ -99,6 +99,10 @@ def _cut(tmp_path: Path, suffix: str, keep: float) -> Path:
         s = c.add_stream("libx264", rate=25)
         s.width = s.height = 32
         s.pix_fmt = "yuv420p"
+        # One thread, no B-frames, no macroblock tree: the same bytes every run (x264's
+        # threaded output varies), so every cut lands in the same place.
+        s.options = {"x264-params": "bframes=0:mbtree=0"}
+        s.codec_context.thread_count = 1
         for _ in range(32):
             frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (32, 32, 3), np.uint8), "rgb24")
             c.mux(s.encode(frame))
@@ -120,7 +124,5 @@ def test_a_truncated_file_is_not_taken_for_a_short_one(tmp_path: Path) -> None:
     reasons = {Path(q.path).name: q.reason for q in result.quarantined}
     assert sorted(reasons) == sorted(p.name for p in cut)
     truncated = "truncated: the container declares 32 frames, decord decodes"
-    assert reasons["cut50.mkv"].startswith(truncated) and reasons["cut80.mkv"].startswith(truncated)
-    assert reasons["cut50.avi"].startswith(truncated)
-    # A cut inside a frame's packet also fails decoding the last frame decord indexed.
-    assert reasons["cut80.avi"].startswith((truncated, "frame count lies"))
+    # decord alone opens all four as short, valid videos (8 to 24 frames).
+    assert all(reason.startswith(truncated) for reason in reasons.values()), reasons
