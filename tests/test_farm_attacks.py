@@ -3,6 +3,8 @@ metrics against values computed by hand or by an independent implementation."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import math
 from collections.abc import Iterator
 
@@ -14,11 +16,14 @@ from torch import nn
 from privar.data.dataset import StudyData
 from privar.encoders import create_encoder
 from privar.farm.attacks import (
+    AdversaryState,
     attack_privacy,
     attack_reconstruction,
     clip_vote_accuracy,
     frame_accuracy,
+    frame_nll,
     fresh_action,
+    privacy_rung,
     reconstruction_pair,
     train_raw_judge,
 )
@@ -148,6 +153,13 @@ def test_clip_vote_against_frame_votes() -> None:
     labels = torch.tensor([1, 1])
     assert frame_accuracy(probs, labels) == pytest.approx(4 / 6)
     assert clip_vote_accuracy(probs, labels) == 1.0
+    # The true class's -log p per frame, by hand: clip 0 (class 0) 0.6, 0.6 and 0, floored at
+    # float32's smallest normal number; clip 1 (class 1) 0.7, 0.8, 0.6.
+    tiny = torch.finfo(torch.float32).tiny
+    nll = -sum(math.log(p) for p in (0.6, 0.6, tiny, 0.7, 0.8, 0.6)) / 6
+    assert frame_nll(probs, torch.tensor([0, 1])) == pytest.approx(nll)
+    labels = torch.tensor([0, 1])
+    assert frame_nll(torch.full((2, 3, 2), 0.5), labels) == pytest.approx(math.log(2))
 
 
 def test_reconstruction_pair_alignment() -> None:
@@ -169,7 +181,8 @@ def test_reconstruction_pair_alignment() -> None:
 
 def test_identity_leaks_and_zeros_hide(data: StudyData) -> None:
     leak = attack_privacy(data, nn.Identity(), "baby2d", 2, CFG, 2, CPU)
-    assert set(leak) == {"privacy_acc", "privacy_acc_clip", "epochs"} and leak["epochs"] == 2
+    assert set(leak) == {"privacy_acc", "privacy_acc_clip", "privacy_nll", "epochs"}
+    assert leak["epochs"] == 2
     assert leak["privacy_acc"] >= 0.9 and leak["privacy_acc_clip"] >= 0.9  # colour gives it away
     hidden = attack_privacy(data, Zeros(), "baby2d", 2, CFG, 1, CPU)
     # Every clip looks the same, so every frame position gets one guess for all 4 clips, 2 of
@@ -244,7 +257,7 @@ def test_seed_makes_an_attack_reproducible(data: StudyData) -> None:
 
 def test_judge_is_the_raw_privacy_attack(data: StudyData, judged: Judged) -> None:
     judge, scores = judged
-    assert set(scores) == {"privacy_acc", "privacy_acc_clip", "epochs"}
+    assert set(scores) == {"privacy_acc", "privacy_acc_clip", "privacy_nll", "epochs"}
     assert not judge.training and not any(p.requires_grad for p in judge.parameters())
     hits = total = 0
     with torch.no_grad():
@@ -258,3 +271,28 @@ def test_judge_is_the_raw_privacy_attack(data: StudyData, judged: Judged) -> Non
     assert scores["privacy_acc"] == pytest.approx(hits / total)
     raw = attack_privacy(data, nn.Identity(), "baby2d", 2, CFG, 2, CPU)
     assert raw == scores
+
+
+def _weights(state: AdversaryState) -> dict[str, torch.Tensor]:
+    return torch.load(io.BytesIO(state.blob), weights_only=True)["model"]
+
+
+@pytest.mark.parametrize("name", ["baby2d", "baby_vit"])
+def test_rungs_chained_train_exactly_as_one_attack(data: StudyData, name: str) -> None:
+    """A raced adversary goes on from its state (weights, Adam's moments, the random state
+    that picks the mirrored clips) on the lr schedule of the whole attack: its weights after
+    rungs of 1 and 2 epochs are those of 3 epochs in one go, and so are its scores."""
+    cfg = dataclasses.replace(CFG, schedule="cosine")
+    whole, whole_state = privacy_rung(data, nn.Identity(), name, 2, cfg, 3, CPU, until=3, seed=5)
+    first, state = privacy_rung(data, nn.Identity(), name, 2, cfg, 3, CPU, until=1, seed=5)
+    assert state.epoch == 1 and first["epochs"] == 1
+    last, last_state = privacy_rung(data, nn.Identity(), name, 2, cfg, 3, CPU, until=3,
+                                    state=state, seed=5)  # fmt: skip
+    assert last == whole and last["epochs"] == 3
+    a, b = _weights(whole_state), _weights(last_state)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # The first rung's weights differ: the test compares trained weights, not fresh ones.
+    assert not all(torch.equal(a[k], v) for k, v in _weights(state).items())
+    assert whole == attack_privacy(data, nn.Identity(), name, 2, cfg, 3, CPU, seed=5)
+    with pytest.raises(ValueError, match="until"):
+        privacy_rung(data, nn.Identity(), name, 2, cfg, 3, CPU, until=1, state=state)

@@ -111,3 +111,12 @@ def test_video_broken_after_probing_is_quarantined(ray_local, records, tmp_path,
         later.prepare()
         assert [q.path for q in later.quarantined] == [broken.path]
         assert 2 not in later.usable("train")
+
+
+def test_a_pass_is_split_into_a_few_bounded_tasks() -> None:
+    from privar.data.stream import videos_per_task
+
+    assert videos_per_task(240) == 30  # eight tasks
+    assert videos_per_task(5) == 1 and videos_per_task(0) == 1
+    assert videos_per_task(10_000) == 64  # the cap, not eight huge blocks
+    assert videos_per_task(100, tasks=3, most=1000) == 34

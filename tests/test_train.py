@@ -57,8 +57,10 @@ def test_adversarial_trains_the_encoder_and_resumes(data: StudyData, tmp_path: P
     m = train_adversarial(data, encoder, action, _privacy, CFG, AdversarialConfig(alpha=1.0),
                           CPU, tmp_path, lambda e, x: seen.append((e, x)))  # fmt: skip
     assert [e for e, _ in seen] == [0, 1]
-    assert set(m) == {"action_acc", "privacy_acc", "loss"}
+    assert set(m) == {"action_acc", "privacy_acc", "loss", "data_wait_frac"}
     assert 0 <= m["action_acc"] <= 1 and 0 <= m["privacy_acc"] <= 1
+    # Every epoch says how long it waited for data: what MLflow shows as a starved GPU.
+    assert all(0 <= x["data_wait_frac"] <= 1 for _, x in seen)
     # Step 1 moved the encoder's own parameters (sigma, thresholds).
     moved = zip(thresholds, encoder.parameters(), strict=True)
     assert any(not torch.equal(a, b.detach()) for a, b in moved)
@@ -98,7 +100,7 @@ def test_distill_trains_the_teacher_first(data: StudyData, tmp_path: Path) -> No
     m = train_distill(data, create_encoder("elr", resolution=(4, 4)),
                       create_action_model("baby3d", num_classes=2), teacher, _privacy, CFG,
                       DistillConfig(weight=1.0, temperature=2.0), CPU, tmp_path)  # fmt: skip
-    assert {"action_acc", "privacy_acc", "teacher_action_acc", "loss"} <= set(m)
+    assert {"action_acc", "privacy_acc", "teacher_action_acc", "loss", "data_wait_frac"} <= set(m)
     assert (tmp_path / "teacher.pt").exists() and (tmp_path / "distill.pt").exists()
     assert not any(p.requires_grad for p in teacher.parameters())  # frozen while distilling
 

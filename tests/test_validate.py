@@ -84,7 +84,7 @@ def run_bad(tmp_path: Path, capsys, text: str, *extra: str) -> str:
         (BASE + "data: {clip_lenn: 4}\n", "s.yaml: data.clip_lenn: unknown key"),
         (BASE + "train: {epochs: many}\n", "s.yaml: train.epochs: expected int, got str"),
         (BASE + "adversarial: {alpha: -1}\n", "s.yaml: adversarial.alpha: must be >= 0"),
-        (BASE + "farm: {epochs: 0}\n", "s.yaml: farm.epochs and recon_epochs: must be at least 1"),
+        (BASE + "farm: {epochs: 0}\n", "s.yaml: farm.epochs: must be at least 1, got 0"),
         (BASE + "search: {sampler: grid}\n", "s.yaml: search.sampler: 'grid' is not one of"),
         # unknown names, one per registry and place
         (BASE + "encoder: {name: bqd}\n", "s.yaml: encoder.name: unknown encoder 'bqd'; known:"),
@@ -309,7 +309,7 @@ def test_set_overrides_are_validated_too(capsys) -> None:
             "smoke.yaml (with --set): encoder.params.levls: encoder 'bdq' has no parameter",
         ),
         ("privacy_model.name=resnet9", "(with --set): privacy_model.name: unknown privacy model"),
-        ("search.num_trials=0", "--set: search.num_trials, concurrency and grace_epochs"),
+        ("search.num_trials=0", "--set: search.num_trials: must be at least 1, got 0"),
         # the space is checked against the overridden study: identity takes no levels
         (
             "encoder.name=identity",

@@ -13,9 +13,9 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import yaml
-
+from privar.config import brief, key_name, parse_yaml
 from privar.errors import UserError
 
 
@@ -24,13 +24,15 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see {self.prog} --help)")
 
 
-def _key_values(pairs: Sequence[str], flag: str) -> dict:
+def _key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as a mapping, each value read as YAML (``4``, ``[12, 16]``, ``null``)
+    as a study file's values are; a mistake is a :class:`UserError` naming ``flag`` and the key."""
     out = {}
     for p in pairs:
         key, sep, value = p.partition("=")
         if not sep or not key:
-            raise UserError(f"{flag} {p!r}: expected key=value")
-        out[key] = yaml.safe_load(value)
+            raise UserError(f"{flag} {brief(p)}: expected key=value")
+        out[key] = parse_yaml(value, f"{flag} {key_name(key)}")
     return out
 
 
@@ -85,7 +87,14 @@ def cmd_data_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
-    from privar.data.manifest import read_manifest, write_quarantine
+    """Exit code 0 when a study can use the manifest's decodable videos, however many were
+    quarantined; 1 when the quarantine leaves a split a study needs without a video."""
+    from privar.data.manifest import (
+        one_split_labels,
+        read_manifest,
+        split_problem,
+        write_quarantine,
+    )
 
     records = read_manifest(args.manifest)
     result = _probe(records, args, force=True)
@@ -101,9 +110,14 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     )
     for q in result.quarantined:
         print(f"  quarantined: {q.path}: {q.reason}")
+    for line in one_split_labels(result.records):
+        print(f"  warning: {line}")
     if args.quarantine:
         write_quarantine(result.quarantined, args.quarantine)
-    return 0
+    problem = split_problem(result.records)
+    if problem:
+        print(f"  unusable: {problem}, once the broken videos are quarantined")
+    return 1 if problem else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
+from privar.config import brief, key_name
 from privar.errors import UserError
 from privar.registry import Entry, Registry
 from privar.study import DataConfig, Param, Study, load_study, with_overrides
@@ -147,7 +148,8 @@ def _entry(out: list[str], reg: Registry[Any], name: str, at: str, data: DataCon
     if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         listed = ", ".join(sorted(set(takes) - set(filled) - set(derived))) or f"no {noun}s"
         for key in [k for k in given if k not in takes]:
-            out.append(f"{params_at}.{key}: {what} has no {noun} {key!r}; it takes: {listed}")
+            out.append(f"{params_at}.{key_name(key)}: {what} has no {noun} {brief(key)}; it "
+                       f"takes: {listed}")  # fmt: skip
             del given[key], kwargs[key]
     try:
         sig.bind(*args, **kwargs)
@@ -155,7 +157,8 @@ def _entry(out: list[str], reg: Registry[Any], name: str, at: str, data: DataCon
         out.append(f"{at}: {what} cannot be built with its arguments: {e}")
     for key, value in given.items():
         if _fits(value, takes.get(key, Any)) is False:
-            out.append(f"{params_at}.{key}: {what}: expected {_show(takes[key])}, got {value!r}")
+            out.append(f"{params_at}.{key}: {what}: expected {_show(takes[key])}, got "
+                       f"{brief(value)}")  # fmt: skip
 
     # What the entry's config asks of the study.
     pretrained, source = filled.get("pretrained", (None, ""))
@@ -221,7 +224,7 @@ def _space(study: Study, known: set[str]) -> list[str]:
     invalid study, with the problems it adds to the ``known`` ones."""
     out, probe = [], "search.space"  # probe: with_overrides' `where`, stripped from its messages
     for key, param in study.search.space.items():
-        at, problem = f"search.space.{key}", _unsearchable(study, key, param)
+        at, problem = f"search.space.{key_name(key)}", _unsearchable(study, key, param)
         if problem:
             out.append(f"{at}: {problem}")
             continue
@@ -236,10 +239,10 @@ def _space(study: Study, known: set[str]) -> list[str]:
                 new = [p for p in _resolved(probed) if p not in known]
             except UserError as e:
                 new = [str(e).removeprefix(f"{probe}: ")]
-            for inner in (p.removeprefix(f"{key}: ") for p in new):
+            for inner in (p.removeprefix(f"{key_name(key)}: ") for p in new):
                 if "expected int" in inner and param.type in ("uniform", "loguniform"):
                     inner += " (search it with type: int)"
-                out.append(f"{at}: {label} {value!r} makes an invalid study: {inner}")
+                out.append(f"{at}: {label} {brief(value)} makes an invalid study: {inner}")
             if new:
                 break
     return out
@@ -258,9 +261,11 @@ def _unsearchable(study: Study, key: str, param: Param) -> str | None:
     for i, part in enumerate(parents):
         node = node.get(part) if isinstance(node, dict) else None
         if not isinstance(node, dict):
-            return f"not a study key ({'.'.join(parents[: i + 1])} is not a section); {why}"
+            section = key_name(".".join(parents[: i + 1]))
+            return f"not a study key ({section} is not a section); {why}"
     if leaf not in node and not (parents and parents[-1] in ("params", "options")):
-        has = f"{'.'.join(parents) or 'the top level'} has no key {leaf!r}"
+        section = key_name(".".join(parents)) if parents else "the top level"
+        has = f"{section} has no key {brief(leaf)}"
         return f"not a study key ({has}; it has: {', '.join(sorted(node))}); {why}"
     ends = (param.low, param.high)
     if param.type == "int" and not all(float(x).is_integer() for x in ends):  # type: ignore[arg-type]

@@ -7,7 +7,11 @@ the budget is decoded again each epoch. Either way :meth:`StudyData.stream` yiel
 uint8 clips (B, C, T, H, W) with their labels (how: :mod:`privar.data.stream`).
 
 A video that fails to decode (probing passed, a later frame did not) is quarantined and
-counted, and the stream goes on without it.
+counted, and the stream goes on without it. Trials and farm jobs quarantine in their own copy of
+the :class:`StudyData`; once the driver calls :meth:`StudyData.share_quarantine`, every copy also
+reports each video it quarantines, at once, to a small actor on the driver's node (the
+*ledger*), where :meth:`StudyData.gather_quarantine` collects them: a job that dies after
+quarantining a video has already told the driver.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from privar.data.cache import ClipCache, cache_bytes, cache_key, create_cache, mark_complete
 from privar.data.manifest import Quarantined, VideoRecord
@@ -47,14 +53,36 @@ class StudyData:
     seed: int = 0
     quarantined: list[Quarantined] = field(default_factory=list)
     cache: ClipCache | None = None
+    ledger: ray.actor.ActorHandle | None = None
 
     @property
     def cache_fits(self) -> bool:
         return cache_bytes(self.records, self.spec.size) <= self.budget_bytes
 
     def quarantine(self, q: Quarantined) -> None:
+        """Skip ``q.path`` from now on; with a ledger, tell the driver before going on."""
         if q not in self.quarantined:
             self.quarantined.append(q)
+            if self.ledger is not None:
+                ray.get(self.ledger.add.remote(q))
+
+    def share_quarantine(self) -> None:
+        """On the driver (Ray started), before the data goes to trials and farm jobs: start the
+        ledger that every copy of this data reports its quarantined videos to. It lives on this
+        node, so it lasts as long as the driver, whatever happens to the workers."""
+        here = ray.get_runtime_context().get_node_id()
+        self.ledger = _Ledger.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
+        ).remote()
+
+    def gather_quarantine(self) -> list[Quarantined]:
+        """On the driver: add what the workers quarantined (:meth:`share_quarantine`) to
+        ``quarantined``; returns the videos new to this copy, in the order they were found."""
+        if self.ledger is None:
+            return []
+        new = [q for q in ray.get(self.ledger.items.remote()) if q not in self.quarantined]
+        self.quarantined.extend(new)
+        return new
 
     def short(self) -> list[VideoRecord]:
         """The videos with fewer frames than a clip needs (:attr:`ClipSpec.frames_needed`):
@@ -108,10 +136,13 @@ class StudyData:
         self.cache = ClipCache(folder)
 
     def stream(
-        self, split: str, train: bool, epoch: int = 0, batch_size: int = 8, tasks_batch: int = 4
-    ) -> ClipStream:
+        self, split: str, train: bool, epoch: int = 0, batch_size: int = 8,
+        tasks_batch: int | None = None,
+    ) -> ClipStream:  # fmt: skip
         """Clips of ``split``; ``train`` picks random offsets (seeded by seed, epoch, video) and
-        shuffles the order, else centre clips in manifest order."""
+        shuffles the order, else centre clips in manifest order. Without a cache, each Ray Data
+        task decodes ``tasks_batch`` videos (``None``: :func:`privar.data.stream.videos_per_task`
+        decides)."""
         ids = self.usable(split)
         if train:
             ids = list(np.random.default_rng((self.seed, epoch)).permutation(ids))
@@ -134,6 +165,21 @@ def split_clips(data: StudyData, split: str, train: bool, epoch: int,
             f"no usable clips in the {split} split ({len(data.quarantined)} videos quarantined)"
         )
     return data.stream(split, train=train, epoch=epoch, batch_size=batch_size)
+
+
+@ray.remote(num_cpus=0)
+class _Ledger:
+    """The videos every copy of a study's data quarantined, in the order they were reported."""
+
+    def __init__(self) -> None:
+        self._items: list[Quarantined] = []
+
+    def add(self, q: Quarantined) -> None:
+        if q not in self._items:
+            self._items.append(q)
+
+    def items(self) -> list[Quarantined]:
+        return self._items
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ not probed yet goes through :mod:`privar.data.probe`, which runs the decoder in 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -102,10 +103,12 @@ class DecordDecoder:
         # Frame by frame, not get_batch: decord 0.6.0's get_batch fails on frame widths of 16,
         # 24 and 48 pixels (misaligned row copy), and is no faster for a clip.
         unique = sorted(set(indices))
-        try:
-            got = {i: vr[i].asnumpy() for i in unique}
-        except Exception as e:
-            raise BrokenVideo(path, f"cannot decode frames: {_first_line(e)}") from None
+        got = {}
+        for i in unique:
+            try:
+                got[i] = vr[i].asnumpy()
+            except Exception as e:
+                raise BrokenVideo(path, f"cannot decode frame {i}: {_first_line(e)}") from None
         _check_rgb(path, got[unique[0]])
         frames = np.stack([got[i] for i in indices])
         return resize_frames(frames, size) if size else frames
@@ -211,6 +214,15 @@ def create_decoder(name: str = "decord") -> Decoder:
     return DECODERS.create(name)
 
 
+# decord starts its messages with a time and its own source line, once per layer it passed:
+# "[21:41:19] /github/workspace/src/video/ffmpeg/threaded_decoder.cc:292: ..."
+_DECORD_PREFIX = re.compile(r"^(\[[\d:]+\] \S+:\d+: )+")
+
+
 def _first_line(e: BaseException) -> str:
+    """The decoder's error in one line a user can read."""
     text = str(e).strip() or type(e).__name__
-    return text.splitlines()[0][:200]
+    line = _DECORD_PREFIX.sub("", text.splitlines()[0])
+    if "avcodec_send_packet" in line:  # decord's failed check on FFmpeg's decoder
+        return "corrupt data (FFmpeg's decoder rejects a packet)"
+    return line[:200]

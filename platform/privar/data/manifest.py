@@ -4,12 +4,27 @@ Columns: ``path, action, privacy, split`` (from a dataset adapter) and ``num_fra
 height, width`` (from probing the file). Labels are strings on disk; :func:`label_index` maps
 them to class indices, sorted so that the mapping does not depend on row order. Relative paths
 are relative to the manifest file's folder, so a manifest moves with its videos.
+
+What a manifest may not hold, each an error naming the file and the row or column, because a
+study would otherwise run on something other than what the researcher meant:
+
+- an unknown column: most often a misspelt one (``nun_frames``, ``Split``), which would be
+  silently ignored, as an unknown key of a study file would;
+- the same video on two rows: in two splits it leaks test videos into training, in one it
+  weighs a video twice;
+- no video to train on (split ``train``) or none to evaluate on (``val``, else ``test``):
+  :func:`split_problem`, the same rule a study applies again after quarantining broken videos.
+
+A label found in one split only is allowed, with a warning (:func:`one_split_labels`): datasets
+split by actor put some privacy labels in one split on purpose, and a rare action may miss a
+split; the researcher should still know what it does to the figures.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -54,6 +69,41 @@ class Quarantined:
 COLUMNS = tuple(f.name for f in fields(VideoRecord))
 
 
+def split_problem(records: Sequence[VideoRecord]) -> str | None:
+    """What keeps ``records`` from serving a study, in words, or None: a study trains on split
+    ``train`` and evaluates on ``val`` (else ``test``), so each needs at least one video."""
+    counts = Counter(r.split for r in records)
+    if not counts["train"]:
+        return "no video in split 'train', which a study trains on"
+    if not (counts["val"] or counts["test"]):
+        return "no video in split 'val' or 'test', which a study evaluates on"
+    return None
+
+
+def one_split_labels(records: Sequence[VideoRecord]) -> list[str]:
+    """One warning line per label field whose labels are not in every split of ``records``.
+
+    A label only in ``train`` is never evaluated (its videos teach, nothing measures them); a
+    label missing from ``train`` is never learnt, so its evaluation videos are always
+    misclassified and cap the split's accuracy below 1. The videos stay in the study either way:
+    datasets split by actor (privacy labels) do this on purpose."""
+    splits = sorted({r.split for r in records}, key=SPLITS.index)
+    out = []
+    for key in ("action", "privacy"):
+        seen: dict[str, set[str]] = {}
+        for r in records:
+            seen.setdefault(getattr(r, key), set()).add(r.split)
+        only = {label: s for label, s in sorted(seen.items()) if len(s) < len(splits)}
+        if only:
+            shown = ", ".join(f"{label!r} ({'/'.join(sorted(s, key=SPLITS.index))})"
+                              for label, s in list(only.items())[:5])  # fmt: skip
+            more = f" and {len(only) - 5} more" if len(only) > 5 else ""
+            out.append(f"{len(only)} {key} label(s) not in every split ({'/'.join(splits)}): "
+                       f"{shown}{more}; a label missing from train is never predicted, one "
+                       f"only in train never evaluated")  # fmt: skip
+    return out
+
+
 def label_index(records: Iterable[VideoRecord], field: str) -> dict[str, int]:
     """Class index of every label of ``field`` ("action" or "privacy"), in sorted order."""
     if field not in ("action", "privacy"):
@@ -70,16 +120,39 @@ def read_manifest(path: str | os.PathLike) -> list[VideoRecord]:
         raise UserError(f"{path}: no such manifest file")
     base = path.parent
     records = []
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise UserError(f"{path}: missing column(s) {', '.join(missing)}; need {REQUIRED}")
-        for line, row in enumerate(reader, start=2):
-            records.append(_parse_row(row, base, f"{path}:{line}"))
+    # UTF-8 whatever the locale (paths are often not ASCII); "-sig" drops the byte-order mark
+    # that spreadsheet programs put before the header.
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            _check_columns(path, reader.fieldnames or [])
+            first: dict[str, int] = {}  # video (normalised path) -> the line it is first on
+            for line, row in enumerate(reader, start=2):
+                record = _parse_row(row, base, f"{path}:{line}")
+                video = os.path.normpath(record.path)
+                if video in first:
+                    raise UserError(f"{path}:{line}: column 'path': {row['path'].strip()!r} is "
+                                    f"already on line {first[video]}")  # fmt: skip
+                first[video] = line
+                records.append(record)
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason}); save it as UTF-8") from None
     if not records:
         raise UserError(f"{path}: the manifest has no rows")
+    problem = split_problem(records)
+    if problem:
+        raise UserError(f"{path}: column 'split': {problem}")
     return records
+
+
+def _check_columns(path: Path, names: Sequence[str]) -> None:
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        raise UserError(f"{path}: missing column(s) {', '.join(missing)}; need {REQUIRED}")
+    unknown = [c for c in names if c not in COLUMNS]
+    if unknown:
+        raise UserError(f"{path}:1: unknown column(s) {', '.join(map(repr, unknown))}; a "
+                        f"manifest has {', '.join(COLUMNS)}")  # fmt: skip
 
 
 def _parse_row(row: dict[str, str], base: Path, where: str) -> VideoRecord:
@@ -110,7 +183,7 @@ def write_manifest(records: Sequence[VideoRecord], path: str | os.PathLike) -> P
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     base = path.parent.resolve()
-    with path.open("w", newline="") as f:
+    with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
         w.writeheader()
         for r in records:
@@ -124,7 +197,7 @@ def write_quarantine(items: Sequence[Quarantined], path: str | os.PathLike) -> P
     """Write the quarantine list (``path, reason``) as CSV."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
+    with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["path", "reason"])
         w.writerows((q.path, q.reason) for q in items)
@@ -135,7 +208,7 @@ def read_quarantine(path: str | os.PathLike) -> list[Quarantined]:
     path = Path(path)
     if not path.is_file():
         return []
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8") as f:
         return [Quarantined(r["path"], r["reason"]) for r in csv.DictReader(f)]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from privar.data.adapters import scan_dataset
 from privar.data.dataset import StudyData
+from privar.data.manifest import split_problem
 from privar.data.probe import probe_records
 from privar.data.sampling import ClipSpec
 from privar.errors import UserError
@@ -24,7 +25,8 @@ def open_study_data(
     progress: Callable[[int, int], None] | None = None,
 ) -> StudyData:
     """Scan the dataset with its adapter, probe the files not yet probed (in child processes,
-    with a timeout), and set up the clip stream. Broken videos go to ``quarantined``.
+    with a timeout), and set up the clip stream. Broken videos go to ``quarantined``; a
+    :class:`UserError` when too few are left for the splits (:func:`split_problem`).
 
     Every path is made absolute here, against the working directory: Ray workers (Tune's
     trials among them) run in other directories."""
@@ -34,10 +36,10 @@ def open_study_data(
     probed = probe_records(
         records, timeout_s=cfg.probe_timeout_s, decoder_name=cfg.decoder, progress=progress
     )
-    if not probed.records:
-        raise UserError(
-            f"{cfg.root}: no video could be decoded ({len(probed.quarantined)} quarantined)"
-        )
+    problem = split_problem(probed.records)
+    if problem:  # before any compute: a split the quarantine left without a video
+        raise UserError(f"{cfg.root}: {problem}, once {len(probed.quarantined)} of "
+                        f"{len(records)} videos are quarantined as broken")  # fmt: skip
     # By default the cache lives beside the videos (for a manifest adapter, beside its CSV).
     default = (root if root.is_dir() else root.parent) / ".privar-cache"
     cache_root = Path(cfg.cache_dir).resolve() if cfg.cache_dir else default

@@ -7,7 +7,12 @@ first frame, and decodes the last frame the header claims (a truncated file ofte
 frames than it has: "frame count lies"). A decoder that counts the frames it finds (decord) sees
 a truncated file as a short, valid one, so its count is also held against the container's
 declared count (:func:`~privar.data.decoder.declared_frames`): a file missing more than
-:func:`missing_frames_allowed` of its frames is quarantined as truncated.
+:func:`missing_frames_allowed` of its frames is quarantined as truncated when it ends before
+its container says (the sizes in its header), else for a frame count that lies.
+
+A reason says what is wrong in words a researcher can act on: file not found, cannot read
+(permissions), empty, not a video (no container signature), truncated (with the sizes), frame
+count lies, a single frame (:data:`MIN_FRAMES`), or the decoder's own first line.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import BinaryIO
 
 from privar.data.decoder import VideoInfo, create_decoder, declared_frames
 from privar.data.manifest import Quarantined, VideoRecord
@@ -28,15 +34,32 @@ from privar.errors import BrokenVideo
 
 DEFAULT_TIMEOUT_S = 30.0
 
+MIN_FRAMES = 2
+"""Fewer frames than this is no video to recognise an action in: a clip of it repeats one
+frame, so it is quarantined, not padded like a merely short video."""
+
 
 def probe_one(path: str, decoder_name: str = "decord") -> VideoInfo:
-    """Probe ``path`` in this process (no timeout): info, or :class:`BrokenVideo`."""
+    """Probe ``path`` in this process (no timeout): info, or :class:`BrokenVideo` with a reason
+    that says what is wrong with the file."""
     if not os.path.exists(path):
         raise BrokenVideo(path, "file not found")
-    if os.path.isfile(path) and os.path.getsize(path) == 0:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise BrokenVideo(path, f"cannot read: {(e.strerror or str(e)).lower()}") from None
+    if not head:
         raise BrokenVideo(path, "empty file (0 bytes)")
     decoder = create_decoder(decoder_name)
-    info = decoder.probe(path)
+    try:
+        info = decoder.probe(path)
+    except BrokenVideo as e:
+        why = _unopenable(path, head)  # the decoder's own words say less, where the bytes tell
+        raise BrokenVideo(path, f"cannot open: {why}" if why else e.reason) from None
+    if info.num_frames < MIN_FRAMES:
+        raise BrokenVideo(path, "a single frame: a still image, with no motion to learn an "
+                                "action from")  # fmt: skip
     try:
         decoder.read(path, [info.num_frames - 1])
     except BrokenVideo as e:
@@ -45,8 +68,10 @@ def probe_one(path: str, decoder_name: str = "decord") -> VideoInfo:
         ) from None
     declared = declared_frames(path)
     if declared and declared - info.num_frames > missing_frames_allowed(declared):
+        # A file cut short, or whole but with a header that counts frames it does not hold.
+        kind = "truncated" if _cut_short(path, head) else "frame count lies"
         raise BrokenVideo(
-            path, f"truncated: the container declares {declared} frames, {decoder_name} "
+            path, f"{kind}: the container declares {declared} frames, {decoder_name} "
             f"decodes {info.num_frames}"
         )  # fmt: skip
     return info
@@ -56,6 +81,84 @@ def missing_frames_allowed(declared: int) -> int:
     """Frames a file may lack against its container's count and still be whole: 1, or 2% of a
     long video (muxers round a duration, and some AVI writers count a trailing empty frame)."""
     return max(1, declared // 50)
+
+
+def _unopenable(path: str, head: bytes) -> str | None:
+    """Why no decoder opens ``path`` (whose first bytes are ``head``), where the bytes tell:
+    not a container privar knows, or one that ends before its own header says; else None."""
+    if _container(head) is None:
+        return "not a video (its first bytes are no MP4, AVI or Matroska header)"
+    return _cut_short(path, head)
+
+
+def _container(head: bytes) -> str | None:
+    """The container whose signature starts ``head``: 'mp4' (and QuickTime), 'avi', 'mkv'
+    (and WebM), or None."""
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free"):  # old QuickTime: no ftyp
+        return "mp4"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "mkv"
+    return None
+
+
+def _container_end(path: str, head: bytes) -> int | None:
+    """The byte where ``path``'s container says it ends: the end of its last MP4 box, of the
+    AVI RIFF chunk or of the Matroska segment. None where the sizes do not say (an unknown
+    container, an MP4 box that runs to the end of the file, a Matroska segment of unknown
+    size)."""
+    kind = _container(head)
+    with open(path, "rb") as f:
+        if kind == "avi":
+            return 8 + int.from_bytes(head[4:8], "little")
+        if kind == "mp4":  # top-level boxes: 32-bit size (1: a 64-bit size follows; 0: to EOF)
+            end, size = 0, os.path.getsize(path)
+            while end < size:
+                f.seek(end)
+                box = f.read(16)
+                if len(box) < 8:
+                    return end + 8  # the file ends inside a box's header
+                n = int.from_bytes(box[:4], "big")
+                if n == 1:
+                    n = int.from_bytes(box[8:16], "big")
+                if n < 8:
+                    return None  # to EOF (0), or no box at all
+                end += n
+            return end
+        if kind == "mkv":  # the EBML header element, then the Segment element and its size
+            f.seek(4)
+            header = _ebml_size(f)
+            if header is None:
+                return None
+            f.seek(header, os.SEEK_CUR)
+            if f.read(4) != b"\x18\x53\x80\x67":
+                return None
+            segment = _ebml_size(f)
+            return None if segment is None else f.tell() + segment
+    return None
+
+
+def _cut_short(path: str, head: bytes) -> str | None:
+    """``truncated (...)`` with the sizes when ``path`` ends before its container says it does
+    (:func:`_container_end`), else None."""
+    end, size = _container_end(path, head), os.path.getsize(path)
+    if end is None or end <= size:
+        return None
+    return f"truncated (the container runs to byte {end}, the file ends at byte {size})"
+
+
+def _ebml_size(f: BinaryIO) -> int | None:
+    """Read an EBML variable-length size at ``f``'s position; None for "unknown" (all ones)."""
+    first = f.read(1)
+    if not first or first[0] == 0:
+        return None
+    length = 9 - first[0].bit_length()  # leading zeros + 1 bytes in all
+    value = first[0] & (0xFF >> length)
+    rest = f.read(length - 1)
+    for b in rest:
+        value = value << 8 | b
+    return None if value == (1 << 7 * length) - 1 else value
 
 
 def _serve(decoder_name: str) -> None:

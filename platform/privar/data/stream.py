@@ -25,6 +25,8 @@ from privar.data.sampling import ClipSpec, clip_rng
 from privar.errors import BrokenVideo
 
 if TYPE_CHECKING:
+    from ray.util.placement_group import PlacementGroup
+
     from privar.data.dataset import StudyData
 
 
@@ -50,10 +52,13 @@ class ClipStream:
         train: bool,
         epoch: int,
         batch_size: int,
-        tasks_batch: int,
+        tasks_batch: int | None,
     ) -> None:
         self.data, self.ids, self.train, self.epoch = data, list(ids), train, epoch
         self.batch_size, self.tasks_batch = batch_size, tasks_batch
+        # Ray's task context (its placement group among it) is the creating thread's; the
+        # batches may be pulled from another (privar.train.prefetch), where it reads as none.
+        self.placement_group = _current_placement_group()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -83,12 +88,15 @@ class ClipStream:
         """Clips decoded from the files by Ray Data tasks on the CPU workers, streamed."""
         import ray.data
 
-        _schedule_in_current_placement_group()
+        _schedule_in(self.placement_group)
         d = self.data
-        ds = ray.data.from_items(_rows(d.records, self.ids))
+        per_task = self.tasks_batch or videos_per_task(len(self.ids))
+        tasks = max(1, -(-len(self.ids) // per_task))
+        # One input block per task: Ray Data then has no small blocks to gather into batches.
+        ds = ray.data.from_items(_rows(d.records, self.ids), override_num_blocks=tasks)
         ds = ds.map_batches(
             _load_clips,
-            batch_size=self.tasks_batch,
+            batch_size=per_task,
             num_cpus=1,
             batch_format="numpy",
             fn_kwargs={
@@ -103,6 +111,19 @@ class ClipStream:
         yield from ds.iter_torch_batches(
             batch_size=self.batch_size, drop_last=False, collate_fn=_Collate()
         )
+
+
+#: Bounds on the videos one Ray Data task decodes (:func:`videos_per_task`).
+TASKS_PER_PASS, MOST_PER_TASK = 8, 64
+
+
+def videos_per_task(n: int, tasks: int = TASKS_PER_PASS, most: int = MOST_PER_TASK) -> int:
+    """How many of a pass's ``n`` videos one Ray Data task decodes: the pass split into
+    ``tasks`` tasks, at most ``most`` videos each. Few large tasks amortise Ray's cost per task
+    (measured on 2 CPUs, 240 videos: 60 tasks of 4 kept 0.37 of raw decord per core, 8 tasks
+    0.63, ``benchmarks/data.py``); the cap bounds a task's output block (64 clips of 16 x 112 x
+    112 are 39 MB) and the wait for the first batch."""
+    return max(1, min(most, -(-n // tasks)))
 
 
 def decode_here(records: Sequence[VideoRecord], folder: Path, size: tuple[int, int],
@@ -217,16 +238,23 @@ def _load_clips(
     }
 
 
-def _schedule_in_current_placement_group() -> None:
-    """Inside a search trial, run this process's Ray Data tasks in the trial's placement group,
-    on the CPUs it reserved for them (``resources.data_cpus``). Ray Data otherwise schedules its
-    tasks outside any placement group, where concurrent trials may have left no CPU free: the
-    stream then waits forever. (Ray 2.60 deprecates this setting, to be removed after January
-    2027, without a replacement for tasks started inside a placement group yet.)"""
+def _current_placement_group() -> PlacementGroup | None:
+    """The placement group of the Ray task or actor this thread runs (``None``: none, or no
+    Ray)."""
+    import ray
+
+    return ray.util.get_current_placement_group() if ray.is_initialized() else None
+
+
+def _schedule_in(pg: PlacementGroup | None) -> None:
+    """Inside a search trial or farm job (placement group ``pg``), run this process's Ray Data
+    tasks in it, on the CPUs it reserved for them (``resources.data_cpus``). Ray Data otherwise
+    schedules its tasks outside any placement group, where concurrent trials may have left no
+    CPU free: the stream then waits forever. (Ray 2.60 deprecates this setting, to be removed
+    after January 2027, without a replacement for tasks started inside a placement group yet.)"""
     import ray
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    pg = ray.util.get_current_placement_group() if ray.is_initialized() else None
     if pg is not None:
         strategy = PlacementGroupSchedulingStrategy(pg, placement_group_capture_child_tasks=True)
         ray.data.DataContext.get_current().scheduling_strategy = strategy

@@ -4,7 +4,8 @@ BDQ's validation protocol (paper 001, Sec. 4.2): freeze the trained encoder, tra
 instantiated models on its output ``z = encoder(x)`` of the train split, and score them on the
 validation split. The farm runs three kinds of attack:
 
-* :func:`attack_privacy`: a 2D privacy model on the frames of ``z`` (Sec. 5.2 runs ten of them);
+* :func:`attack_privacy`: a 2D privacy model on the frames of ``z`` (Sec. 5.2 runs ten of them),
+  or one rung of it at a time (:func:`privacy_rung`), for a farm that races its adversaries;
 * :func:`attack_reconstruction`: a 3D UNet from ``z`` back to the raw frames (Sec. 5.4), judged
   by PSNR, SSIM and, optionally, a privacy model trained on raw frames (:func:`train_raw_judge`)
   reading identity off the reconstructions;
@@ -18,8 +19,10 @@ and its ``requires_grad`` flags and train/eval mode are restored afterwards; it 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -88,6 +91,46 @@ def clip_vote_accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
     return float((probs.mean(1).argmax(-1) == labels).float().mean())
 
 
+def frame_nll(probs: torch.Tensor, labels: torch.Tensor) -> float:
+    """Cross-entropy per frame in nats, averaged over all frames (``privacy_nll``): what an
+    adversary still at chance accuracy has learnt, which a race ranks ties by. ``probs``
+    (N_clips, T, K) softmax outputs, ``labels`` (N_clips,)."""
+    hit = probs.gather(-1, labels[:, None, None].expand(-1, probs.shape[1], 1))
+    # A probability that underflowed to 0 in float32 costs as much as the smallest normal one.
+    return float(-hit.clamp_min(torch.finfo(probs.dtype).tiny).log().mean())
+
+
+@dataclass(frozen=True)
+class AdversaryState:
+    """A privacy adversary part-way through its attack, to go on with: ``epoch`` epochs done,
+    and ``blob``, its weights, optimiser state and torch's random state (CPU, and the GPU's
+    when it trained on one) as :func:`torch.save` bytes. Plain bytes, so a farm job hands it to
+    the next through Ray's object store, whichever nodes they run on."""
+
+    epoch: int
+    blob: bytes
+
+
+def _save(model: nn.Module, opt: torch.optim.Optimizer, epoch: int,
+          device: torch.device) -> AdversaryState:  # fmt: skip
+    buf = io.BytesIO()
+    rng = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":  # mirror() flips its coins on the batch's device
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "rng": rng}, buf)
+    return AdversaryState(epoch, buf.getvalue())
+
+
+def _restore(state: AdversaryState, model: nn.Module, opt: torch.optim.Optimizer,
+             device: torch.device) -> None:  # fmt: skip
+    saved = torch.load(io.BytesIO(state.blob), map_location=device, weights_only=True)
+    model.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["opt"])
+    torch.set_rng_state(saved["rng"]["cpu"].cpu())
+    if device.type == "cuda" and "cuda" in saved["rng"]:
+        torch.cuda.set_rng_state(saved["rng"]["cuda"].cpu(), device)
+
+
 def _fit_privacy(
     data: StudyData,
     encoder: nn.Module,
@@ -97,20 +140,29 @@ def _fit_privacy(
     epochs: int,
     device: torch.device,
     pretrained: str | None,
+    until: int,
+    state: AdversaryState | None,
     **model_kw: Any,
-) -> nn.Module:
-    """A fresh privacy model trained ``epochs`` on the frames of the (frozen) ``encoder``'s
-    output on the train split, per-frame CE, cfg's optimiser and schedule. Returned in eval mode."""
+) -> tuple[nn.Module, AdversaryState]:
+    """A privacy model trained on the frames of the (frozen) ``encoder``'s output on the train
+    split, per-frame CE, cfg's optimiser and an lr schedule of ``epochs`` epochs: fresh (or
+    ``state``'s, which goes on from its ``epoch``) up to epoch ``until``. Returned in eval mode,
+    with its state at ``until``: going on from it trains exactly as one unbroken run would."""
     _check_epochs(epochs)
+    if not (state.epoch if state else 0) < until <= epochs:
+        raise ValueError(f"until: must be in ({state.epoch if state else 0}, {epochs}], "
+                         f"got {until}")  # fmt: skip
     model = create_privacy_model(model_name, num_classes, pretrained=pretrained, **model_kw)
     model = prepare_module(model, device)
     opt = make_optimizer(model.parameters(), cfg)
-    for epoch in range(epochs):
+    if state is not None:
+        _restore(state, model, opt, device)
+    for epoch in range(state.epoch if state else 0, until):
         set_lr(opt, epoch, cfg, epochs)
         model.train()
         for b in batches(data, "train", True, epoch, cfg.batch_size, device):
             privacy_step(model, opt, _encode(encoder, b.x, device), b.privacy, device)
-    return model.eval()
+    return model.eval(), _save(model, opt, until, device)
 
 
 @torch.no_grad()
@@ -140,20 +192,23 @@ def _privacy_attack(
     device: torch.device,
     pretrained: str | None,
     seed: int,
+    until: int | None = None,
+    state: AdversaryState | None = None,
     **model_kw: Any,
-) -> tuple[nn.Module, dict[str, float]]:
-    """:func:`attack_privacy`, also handing back the trained privacy model (eval mode)."""
+) -> tuple[nn.Module, dict[str, float], AdversaryState]:
+    """:func:`privacy_rung`, also handing back the trained privacy model (eval mode)."""
     torch.manual_seed(seed)
     with frozen(encoder, device) as enc:
-        model = _fit_privacy(data, enc, model_name, num_classes, cfg, epochs, device, pretrained,
-                             **model_kw)  # fmt: skip
+        model, saved = _fit_privacy(data, enc, model_name, num_classes, cfg, epochs, device,
+                                    pretrained, until or epochs, state, **model_kw)  # fmt: skip
         probs, labels = _privacy_probs(data, enc, model, device, cfg.batch_size)
     scores = {
         "privacy_acc": frame_accuracy(probs, labels),
         "privacy_acc_clip": clip_vote_accuracy(probs, labels),
-        "epochs": epochs,
+        "privacy_nll": frame_nll(probs, labels),
+        "epochs": saved.epoch,
     }
-    return model, scores
+    return model, scores, saved
 
 
 def attack_privacy(
@@ -172,9 +227,34 @@ def attack_privacy(
     it) from scratch, or from ``pretrained``, on the frozen ``encoder``'s output frames for
     ``epochs``; score it on the validation split's centre clips. Returns ``privacy_acc``
     (per-frame top-1, BDQ's), ``privacy_acc_clip`` (top-1 of the clip-averaged softmax), both in
-    [0, 1], and ``epochs``."""
+    [0, 1], ``privacy_nll`` (:func:`frame_nll`) and ``epochs``."""
     return _privacy_attack(data, encoder, model_name, num_classes, cfg, epochs, device,
                            pretrained, seed, **model_kw)[1]  # fmt: skip
+
+
+def privacy_rung(
+    data: StudyData,
+    encoder: nn.Module,
+    model_name: str,
+    num_classes: int,
+    cfg: TrainConfig,
+    epochs: int,
+    device: torch.device,
+    until: int,
+    state: AdversaryState | None = None,
+    pretrained: str | None = None,
+    seed: int = 0,
+    **model_kw: Any,
+) -> tuple[dict[str, float], AdversaryState]:
+    """One rung of a raced :func:`attack_privacy` (:mod:`privar.farm.racing`): train privacy
+    model ``model_name`` of an ``epochs``-epoch attack fresh (or on from ``state``) up to epoch
+    ``until``, and score it as :func:`attack_privacy` does (``epochs`` in the scores: ``until``).
+    Returns the scores and the state to go on from. Rungs chained up to ``epochs`` give
+    :func:`attack_privacy`'s result (exactly, where torch is deterministic: on a CPU)."""
+    _, scores, saved = _privacy_attack(data, encoder, model_name, num_classes, cfg, epochs,
+                                       device, pretrained, seed, until, state,
+                                       **model_kw)  # fmt: skip
+    return scores, saved
 
 
 def train_raw_judge(
@@ -193,8 +273,8 @@ def train_raw_judge(
     the model, on ``device`` and frozen (eval mode, no gradients), and its scores: exactly
     :func:`attack_privacy` of the identity encoder with the same arguments, i.e. the
     no-privacy baseline's figures for this adversary."""
-    model, scores = _privacy_attack(data, nn.Identity(), model_name, num_classes, cfg, epochs,
-                                    device, pretrained, seed, **model_kw)  # fmt: skip
+    model, scores, _ = _privacy_attack(data, nn.Identity(), model_name, num_classes, cfg,
+                                       epochs, device, pretrained, seed, **model_kw)  # fmt: skip
     return model.requires_grad_(False), scores
 
 
@@ -324,12 +404,15 @@ def fresh_action(
 
 
 __all__ = [
+    "AdversaryState",
     "attack_privacy",
     "attack_reconstruction",
     "clip_vote_accuracy",
     "frame_accuracy",
+    "frame_nll",
     "fresh_action",
     "frozen",
+    "privacy_rung",
     "reconstruction_pair",
     "train_raw_judge",
 ]

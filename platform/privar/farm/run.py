@@ -7,7 +7,10 @@ through the tracker into a temporary folder on whatever node runs the job and lo
 (:func:`privar.encoders.artifact.fetch_encoder`); no node reads a path another node wrote. A
 baseline is built fresh from the registry. For each candidate, one Ray task per job:
 
-* ``adversary`` jobs, one per privacy model of the farm's adversaries;
+* ``adversary`` jobs, one per privacy model of the farm's adversaries and rung of their race
+  (:meth:`~privar.farm.spec.FarmSpec.race`, successive halving on validation privacy accuracy,
+  :mod:`privar.farm.racing`): the adversaries a rung stops are logged with the epochs they got,
+  and only those that ran every epoch count in the candidate's privacy metrics;
 * a ``reconstruction`` job, judged by the strongest adversary trained on raw frames (the
   *judges*, trained first: they are also the identity baseline's attacks);
 * an ``action`` job, a fresh action model.
@@ -25,14 +28,15 @@ with itself for CPUs it cannot get (and never waits on resources a search still 
 starts when the search is done). Without a clip cache each bundle also holds a CPU for the Ray
 Data tasks that decode the job's clips. A task that crashes is retried
 (``FarmSpec.retries``); one that still fails is logged as a FAILED run and the others go on. A
-resumed farm skips every job that already has a FINISHED run.
+resumed farm skips every job that already has a FINISHED run (an adversary that racing stopped
+has one); a race cut short starts afresh among its adversaries that have none.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,12 +50,19 @@ from privar.console import progress_note
 from privar.data.dataset import StudyData
 from privar.data.manifest import label_index
 from privar.encoders.artifact import fetch_encoder
-from privar.farm.attacks import attack_privacy, attack_reconstruction, fresh_action, train_raw_judge
+from privar.farm.attacks import (
+    AdversaryState,
+    attack_reconstruction,
+    fresh_action,
+    privacy_rung,
+    train_raw_judge,
+)
+from privar.farm.racing import Rung, survivors
 from privar.farm.spec import FarmSpec
 from privar.resources import GiB, check_group, concurrency, describe
 from privar.study import EncoderConfig
 from privar.tracking import Tracker
-from privar.tracking.runs import ADVERSARY, ENCODER, ERROR, NODE
+from privar.tracking.runs import ADVERSARY, ENCODER, ERROR, NODE, RACING
 from privar.train.common import pick_device
 
 
@@ -85,33 +96,45 @@ def _build(c: Candidate, tracker: Tracker) -> torch.nn.Module:
     return create_encoder(c.encoder.name, **c.encoder.params).eval()
 
 
-def _job(kind: str, name: str, c: Candidate, spec: FarmSpec, data: StudyData,
-         judge: dict | None, tracker: Tracker) -> dict[str, float]:  # fmt: skip
-    """One farm job, in a Ray worker: get the candidate encoder and run one attack."""
+def _job(kind: str, name: str, c: Candidate, spec: FarmSpec, data: StudyData, tracker: Tracker,
+         judge: dict | None = None,
+         rung: tuple[int, AdversaryState | None] | None = None,
+         ) -> tuple[dict[str, float], AdversaryState | None]:  # fmt: skip
+    """One farm job, in a Ray worker: get the candidate encoder and run one attack; an
+    adversary's up to epoch ``rung[0]``, on from state ``rung[1]``. Returns the attack's metrics,
+    with ``job_s`` (the seconds the job took here), and the adversary's state to go on from
+    (``None`` once it has trained every epoch, and for other attacks)."""
+    t0 = time.perf_counter()
     torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources()
                                      .get("CPU", 1))))  # fmt: skip
     device, cfg = pick_device(), spec.train
     data.ensure_cache()  # this node's copy of the clip cache
     encoder = _build(c, tracker)
     num_privacy = len(label_index(data.records, "privacy"))
+    state = None
     if kind == "adversary":
-        m = spec.adversary(name)
-        return attack_privacy(data, encoder, m.name, num_privacy, cfg, spec.epochs, device,
-                              m.pretrained, spec.seed, **m.kwargs)  # fmt: skip
-    if kind == "action":
+        m, (until, start) = spec.adversary(name), rung
+        metrics, state = privacy_rung(data, encoder, m.name, num_privacy, cfg, spec.epochs,
+                                      device, until, start, m.pretrained, spec.seed,
+                                      **m.kwargs)  # fmt: skip
+        state = state if until < spec.epochs else None
+    elif kind == "action":
         m = spec.action
-        return fresh_action(data, encoder, m.name, len(label_index(data.records, "action")), cfg,
-                            spec.epochs, device, m.pretrained, spec.seed, **m.kwargs)  # fmt: skip
-    judge_model = None
-    if judge is not None:
-        from privar.models import create_privacy_model
+        metrics = fresh_action(data, encoder, m.name, len(label_index(data.records, "action")),
+                               cfg, spec.epochs, device, m.pretrained, spec.seed,
+                               **m.kwargs)  # fmt: skip
+    else:
+        judge_model = None
+        if judge is not None:
+            from privar.models import create_privacy_model
 
-        judge_model = create_privacy_model(judge["name"], num_privacy,
-                                           **spec.adversary(judge["name"]).kwargs)  # fmt: skip
-        judge_model.load_state_dict(judge["state_dict"])
-    m = spec.reconstruction
-    return attack_reconstruction(data, encoder, m.name, cfg, spec.recon_epochs, device,
-                                 judge_model, spec.seed, **m.kwargs)  # fmt: skip
+            judge_model = create_privacy_model(judge["name"], num_privacy,
+                                               **spec.adversary(judge["name"]).kwargs)  # fmt: skip
+            judge_model.load_state_dict(judge["state_dict"])
+        m = spec.reconstruction
+        metrics = attack_reconstruction(data, encoder, m.name, cfg, spec.recon_epochs, device,
+                                        judge_model, spec.seed, **m.kwargs)  # fmt: skip
+    return {**metrics, "job_s": time.perf_counter() - t0}, state
 
 
 def _judge(name: str, spec: FarmSpec, data: StudyData) -> dict[str, Any]:
@@ -141,8 +164,10 @@ def _reason(e: Exception) -> str:
 def aggregate(results: dict[tuple[str, str], dict[str, float]]) -> dict[str, float]:
     """A candidate's metrics from its jobs' results, keyed (kind, model name):
     ``privacy_acc_worst`` is the maximum over adversaries of both their figures (per frame and
-    clip vote), ``privacy_acc_mean`` the mean of their per-frame figures."""
-    adv = [r for (kind, _), r in results.items() if kind == "adversary"]
+    clip vote), ``privacy_acc_mean`` the mean of their per-frame figures; adversaries that
+    racing stopped (``racing_stopped`` 1) do not count."""
+    adv = [r for (kind, _), r in results.items()
+           if kind == "adversary" and not r.get("racing_stopped")]  # fmt: skip
     out: dict[str, float] = {}
     if adv:
         out["privacy_acc_worst"] = max(max(r["privacy_acc"], r["privacy_acc_clip"]) for r in adv)
@@ -188,6 +213,35 @@ class Tally:
         return f"[{self.done}/{self.total} done, {note}]"
 
 
+def _score(metrics: dict[str, float]) -> tuple[float, float, float]:
+    """What a race ranks an adversary by: its worst-case figure (as :func:`aggregate` takes
+    it), then its per-frame accuracy, then its per-frame cross-entropy, lowest first: early
+    rungs often find every adversary at chance accuracy, and the loss still says which learnt
+    more (:func:`~privar.farm.attacks.frame_nll`)."""
+    return (max(metrics["privacy_acc"], metrics["privacy_acc_clip"]), metrics["privacy_acc"],
+            -metrics["privacy_nll"])  # fmt: skip
+
+
+@dataclass
+class _Race:
+    """A candidate's adversaries racing through ``rungs``: those ``alive`` at rung ``at``, the
+    rung's results so far (metrics, state, node), and each adversary's score at every rung it
+    finished (epoch, score) and seconds of training so far."""
+
+    candidate: Candidate
+    rungs: tuple[Rung, ...]
+    alive: list[str]
+    at: int = 0
+    waiting: dict[str, tuple[dict[str, float], AdversaryState | None, str]] = field(
+        default_factory=dict)  # fmt: skip
+    history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def later_tasks(self) -> int:
+        """Jobs the rungs after this one will run, given who is alive now."""
+        return sum(min(r.alive, len(self.alive)) for r in self.rungs[self.at + 1 :])
+
+
 class Farm:
     """Attacks candidates with the farm ``spec`` on ``data`` (prepared); results go to
     ``tracker`` under each candidate's run, in experiment ``experiment_id``."""
@@ -204,24 +258,41 @@ class Farm:
         check_group([self.bundle], self.capacity, FARM_KEYS, "each farm job")
         self.data_ref = ray.put(data)
 
-    def _wait_ready(self, pg, num_bundles: int) -> None:
-        """Wait until the placement group is placed, saying every half minute what it waits
-        for: a cluster busy with other work, or nodes the autoscaler is adding."""
-        ready, t0, said = pg.ready(), time.monotonic(), -WAIT_SAY_EVERY_S
-        while not ray.wait([ready], timeout=5.0)[0]:
+    def _placed(self, wanted: int) -> tuple[Any, int]:
+        """A placement group of up to ``wanted`` job bundles, once placed, and its size. Waits,
+        saying every half minute what for: a cluster busy with other work, or nodes the
+        autoscaler is adding. When the cluster can no longer hold the group (a node left since
+        the farm sized it), a group of what it still holds takes its place, rather than
+        waiting for resources that are gone."""
+        num_bundles = concurrency([self.bundle], self.capacity, wanted)
+        pg = placement_group([self.bundle] * num_bundles, strategy="PACK")
+        t0, said = time.monotonic(), -WAIT_SAY_EVERY_S
+        while not ray.wait([pg.ready()], timeout=5.0)[0]:
+            self.capacity = capacity()
+            fit = concurrency([self.bundle], self.capacity, num_bundles)
+            if fit < num_bundles:
+                self.say(f"  farm: the cluster now holds {fit} x {describe(self.bundle)}, "
+                         f"not {num_bundles}: {fit} at a time")  # fmt: skip
+                remove_placement_group(pg)
+                num_bundles = fit
+                pg = placement_group([self.bundle] * num_bundles, strategy="PACK")
+                continue
             waited = time.monotonic() - t0
             if waited - said >= WAIT_SAY_EVERY_S:
                 said = waited
                 self.say(f"  farm: waiting {waited:.0f} s for {num_bundles} x "
                          f"{describe(self.bundle)}; {waiting_for(self.capacity)}")  # fmt: skip
+        return pg, num_bundles
 
     def _run(self, pg, num_bundles: int, calls: list) -> Iterator[tuple[Any, Any]]:
         """Run ``calls`` ([(key, fn, args)]) as Ray tasks, each pinned to a free bundle of
-        ``pg``, at most one per bundle; yields (key, (result, the id of the node it ran on)
-        or the exception it ended with)."""
+        ``pg``, at most one per bundle, in the list's order; yields (key, (result, the id of
+        the node it ran on) or the exception it ended with). The list is consumed in place:
+        calls the caller puts in it while iterating run too."""
         f = self.spec
-        free, pending, queue = list(range(num_bundles)), {}, list(calls)
-        while queue or pending:
+        free, pending, queue = list(range(num_bundles)), {}, calls
+
+        def fill() -> None:
             while queue and free:
                 key, fn, args = queue.pop(0)
                 bundle = free.pop()
@@ -234,13 +305,21 @@ class Farm:
                         placement_group_capture_child_tasks=True),
                 ).remote(fn, *args)  # fmt: skip
                 pending[ref] = (key, bundle)
+
+        fill()
+        while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             key, bundle = pending.pop(ref)
             free.append(bundle)
             try:
-                yield key, ray.get(ref)
+                result = ray.get(ref)
             except Exception as e:  # retried f.retries times already
-                yield key, e
+                result = e
+            # The freed bundle takes its next call before the caller logs this one to MLflow:
+            # no slot idles while the driver writes.
+            fill()
+            yield key, result
+            fill()  # the calls the caller added
 
     def attack(self, candidates: list[Candidate]) -> list[FarmResult]:
         """Run every job of every candidate (skipping jobs already FINISHED in MLflow) and log
@@ -259,14 +338,19 @@ class Farm:
                     done[c.run_id][(kind, name)] = previous
                 else:
                     jobs.append((c, kind, name))
-        num_bundles = concurrency([self.bundle], self.capacity,
-                                  max(len(jobs), len(f.adversaries), 1))  # fmt: skip
         judging = any(kind == "reconstruction" for _, kind, _ in jobs)
         # The judges are the identity encoder's adversaries: no need to train them twice.
         judged = [j for j in jobs if judging and _is_identity(j[0]) and j[1] == "adversary"]
-        pg = placement_group([self.bundle] * num_bundles, strategy="PACK")
-        self._wait_ready(pg, num_bundles)
-        tally = Tally(len(f.adversaries) * judging + len(jobs) - len(judged))
+        races: dict[str, _Race] = {}
+        for c, kind, name in jobs:
+            if kind == "adversary" and (c, kind, name) not in judged:
+                races.setdefault(c.run_id, _Race(c, (), [])).alive.append(name)
+        for race in races.values():
+            race.rungs = f.race(len(race.alive))
+        others = [j for j in jobs if j[1] != "adversary"]
+        pg, num_bundles = self._placed(max(len(jobs), len(f.adversaries), 1))
+        raced = sum(r.rungs[0].alive + r.later_tasks() for r in races.values())
+        tally = Tally(len(f.adversaries) * judging + len(others) + raced)
         try:
             judge = None
             if judging:
@@ -286,21 +370,28 @@ class Farm:
                          f"privacy_acc {judge['privacy_acc']:.3f}")  # fmt: skip
                 for c, kind, name in judged:
                     result = {k: v for k, v in judges[name].items()
-                              if k in ("privacy_acc", "privacy_acc_clip", "epochs")}  # fmt: skip
+                              if k in ("privacy_acc", "privacy_acc_clip", "privacy_nll",
+                                       "epochs")}  # fmt: skip
                     self._log_job(c, kind, name, result, node=judges[name]["node"])
                     done[c.run_id][(kind, name)] = result
-                    jobs.remove((c, kind, name))
-            self.say(f"  farm: {len(jobs)} jobs for {len(candidates)} encoders "
+            self.say(f"  farm: {tally.total - tally.done} jobs for {len(candidates)} encoders "
                      f"({num_bundles} at a time)")  # fmt: skip
-            calls = [((c, kind, name), _job, (kind, name, c, f, self.data_ref,
-                                               judge if kind == "reconstruction" else None,
-                                               self.tracker))
-                     for c, kind, name in jobs]  # fmt: skip
+            # The attacks that take every epoch first, then the races' first rungs; each later
+            # rung goes to the front (see _raced), so a race's long last rung starts early and
+            # no slot idles at the end while it trains alone.
+            calls = [((c, kind, name), _job, (kind, name, c, f, self.data_ref, self.tracker,
+                                               judge if kind == "reconstruction" else None))
+                     for c, kind, name in others]  # fmt: skip
+            calls += [self._rung_call(r, name, None) for r in races.values() for name in r.alive]
             for (c, kind, name), result in self._run(pg, num_bundles, calls):
+                if kind == "adversary":
+                    calls[:0] = self._raced(races[c.run_id], name, result, tally,
+                                            done[c.run_id])  # fmt: skip
+                    continue
                 if isinstance(result, Exception):
                     self._log_job(c, kind, name, {}, failed=_reason(result), tally=tally)
                     continue
-                metrics, node = result
+                (metrics, _), node = result
                 self._log_job(c, kind, name, metrics, node=node, tally=tally)
                 done[c.run_id][(kind, name)] = metrics
         finally:
@@ -314,6 +405,58 @@ class Farm:
             out.append(FarmResult(c, metrics))
         return out
 
+    def _rung_call(self, race: _Race, name: str, state: AdversaryState | None) -> tuple:
+        """The call that trains adversary ``name`` of ``race`` through the race's rung, on from
+        ``state`` (``None``: fresh)."""
+        c, until = race.candidate, race.rungs[race.at].until
+        return ((c, "adversary", name), _job, ("adversary", name, c, self.spec, self.data_ref,
+                                               self.tracker, None, (until, state)))  # fmt: skip
+
+    def _raced(self, race: _Race, name: str, result: Any, tally: Tally,
+               done: dict[tuple[str, str], dict]) -> list:  # fmt: skip
+        """Take adversary ``name``'s rung ``result`` (as :meth:`_run` yields it) into its race.
+        An adversary that ran every epoch, or failed, is logged at once. Once every adversary
+        alive has finished the rung, those it stops are logged (``racing_stopped`` 1, the
+        epochs they got) and the survivors' calls for the next rung returned, to go on from
+        their states."""
+        c, f, last = race.candidate, self.spec, race.at == len(race.rungs) - 1
+        until, raced = race.rungs[race.at].until, len(race.rungs) > 1
+        if isinstance(result, Exception):
+            planned = race.later_tasks()
+            race.alive.remove(name)
+            tally.total -= planned - race.later_tasks()
+            self._log_job(c, "adversary", name, {}, failed=_reason(result), tally=tally)
+        else:
+            (metrics, state), node = result
+            race.seconds[name] = race.seconds.get(name, 0.0) + metrics["job_s"]
+            race.history.setdefault(name, []).append((until, _score(metrics)[0]))
+            metrics = {**metrics, "job_s": race.seconds[name]}
+            if last:
+                result = {**metrics, "racing_stopped": 0.0} if raced else metrics
+                self._log_job(c, "adversary", name, result, node=node, tally=tally,
+                              racing=f"ran all {until} epochs" if raced else None,
+                              history=race.history[name] if raced else ())  # fmt: skip
+                done["adversary", name] = result
+                return []
+            self.say(f"  farm: {c.label} adversary {name} at epoch {until} of {f.epochs}: "
+                     f"{_shown(metrics)}  {tally.tick()}")  # fmt: skip
+            race.waiting[name] = (metrics, state, node)
+        if last or len(race.waiting) < len(race.alive):
+            return []
+        names = race.alive  # the farm's order, which breaks ties
+        kept = [names[i] for i in survivors([_score(race.waiting[n][0]) for n in names],
+                                            race.rungs[race.at + 1].alive)]  # fmt: skip
+        for n in names:
+            if n not in kept:
+                metrics, _, node = race.waiting[n]
+                done["adversary", n] = {**metrics, "racing_stopped": 1.0}
+                self._log_job(c, "adversary", n, done["adversary", n], node=node,
+                              racing=f"stopped at epoch {until} of {f.epochs}",
+                              history=race.history[n])  # fmt: skip
+        states = {n: race.waiting[n][1] for n in kept}
+        race.alive, race.at, race.waiting = kept, race.at + 1, {}
+        return [self._rung_call(race, n, states[n]) for n in kept]
+
     def _finished_job(self, c: Candidate, kind: str, name: str) -> dict[str, float] | None:
         runs = self.tracker.find_runs(self.exp, kind, c.run_id, {ADVERSARY: name})
         for run in runs:
@@ -323,22 +466,32 @@ class Farm:
 
     def _log_job(self, c: Candidate, kind: str, name: str, result: dict[str, float],
                  failed: str | None = None, node: str | None = None,
-                 tally: Tally | None = None) -> None:  # fmt: skip
+                 tally: Tally | None = None, racing: str | None = None,
+                 history: Sequence[tuple[int, float]] = ()) -> None:  # fmt: skip
         """Log one job's run under the candidate's and say its result (with how far the farm
-        got, when ``tally`` counts the job)."""
-        tags = {ADVERSARY: name, ENCODER: c.label, **({NODE: node} if node else {})}
+        got, when ``tally`` counts the job). A raced adversary's run says how it fared
+        (``racing``, a tag) and its score at each rung (``history``: (epoch, score), the metric
+        ``racing_score`` at that step)."""
+        tags = {ADVERSARY: name, ENCODER: c.label, **({NODE: node} if node else {}),
+                **({RACING: racing} if racing else {})}  # fmt: skip
         run_id = self.tracker.create_run(self.exp, kind, f"{kind}-{name}", c.run_id, tags)
         self.tracker.log_metrics(run_id, result)
-        progress = f"  {tally.tick()}" if tally is not None else ""
+        for epoch, score in history:
+            self.tracker.log_metrics(run_id, {"racing_score": score}, step=epoch)
         if failed:
             self.tracker.set_tags(run_id, {ERROR: failed[:500]})
+        # Ended before it is said: a job the console calls done is one a resumed farm skips.
+        self.tracker.finish(run_id, "FAILED" if failed else "FINISHED")
+        progress = f"  {tally.tick()}" if tally is not None else ""
+        fared = f" ({racing})" if racing else ""
+        if failed:
             self.say(f"  farm: {c.label} {kind} {name} FAILED: {failed}{progress}")
         else:
-            self.say(f"  farm: {c.label} {kind} {name}: {_shown(result)}{progress}")
-        self.tracker.finish(run_id, "FAILED" if failed else "FINISHED")
+            self.say(f"  farm: {c.label} {kind} {name}{fared}: {_shown(result)}{progress}")
 
 
 def _shown(result: dict[str, Any]) -> str:
     """A job's metrics for the console: ``privacy_acc 0.325  privacy_acc_clip 0.317``."""
     return "  ".join(f"{k} {v:.3f}" for k, v in result.items()
-                     if k != "epochs" and isinstance(v, int | float))  # fmt: skip
+                     if k not in ("epochs", "job_s", "racing_stopped")
+                     and isinstance(v, int | float))  # fmt: skip

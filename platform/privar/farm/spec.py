@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from privar.farm.racing import Rung, schedule
 from privar.study import TrainConfig
 from privar.train.spec import ModelSpec
 
@@ -17,7 +18,8 @@ class FarmSpec:
     :class:`~privar.train.spec.ModelSpec` (keyword arguments resolved through its registry),
     trained with ``train``'s optimiser and schedule from ``seed``. Each job is a Ray task that
     reserves ``cpus_per_job``, a ``gpus_per_job`` fraction and ``memory_gb_per_job``, and is
-    retried ``retries`` times when it crashes."""
+    retried ``retries`` times when it crashes. With ``racing`` the adversaries race
+    (:meth:`race`): successive halving by ``racing_eta`` from ``racing_min_epochs``."""
 
     adversaries: tuple[ModelSpec, ...]
     action: ModelSpec
@@ -30,6 +32,17 @@ class FarmSpec:
     gpus_per_job: float = 0.0
     memory_gb_per_job: float = 0.0
     retries: int = 2
+    racing: bool = True
+    racing_eta: int = 2
+    racing_min_epochs: int = 1
+
+    def race(self, num: int) -> tuple[Rung, ...]:
+        """The rungs ``num`` adversaries of a candidate train through
+        (:func:`privar.farm.racing.schedule`); without racing, one rung of ``epochs``: the
+        full farm."""
+        if not self.racing:
+            return (Rung(self.epochs, num),)
+        return schedule(num, self.epochs, self.racing_eta, self.racing_min_epochs)
 
     def adversary(self, name: str) -> ModelSpec:
         """The adversary called ``name``."""

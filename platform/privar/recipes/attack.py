@@ -61,7 +61,10 @@ def farm_one(run_id: str | None, checkpoint: str | None, study_path: str | None,
     connect(address)
     data = open_study_data(study.data, seed=study.seed)
     data.prepare()
+    data.share_quarantine()  # what the farm's jobs quarantine reaches this process
     result = Farm(farm_spec(study), data, tracker, experiment_id, say).attack([candidate])[0]
+    for q in data.gather_quarantine():
+        say(f"  quarantined in the farm: {q.path}: {q.reason}")
     if checkpoint:
         tracker.finish(run_id)
     say("  ".join(f"{k} {v:.3f}" for k, v in sorted(result.metrics.items())))

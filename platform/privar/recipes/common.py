@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from privar.farm.spec import FarmSpec
-from privar.study import EncoderConfig, Study, load_study, with_overrides
+from privar.study import EncoderConfig, Study, with_overrides
 from privar.train.spec import ModelSpec, TrainSpec
 
 if TYPE_CHECKING:
@@ -27,14 +27,11 @@ def echo(msg: str) -> None:
 
 
 def load_checked(path: str, overrides: dict | None = None) -> Study:
-    """The study file with ``--set`` overrides, checked like ``privar validate`` does."""
-    from privar.validate import check_study
+    """The study file with ``--set`` overrides, checked as ``privar validate`` checks it (the
+    first problem is the same line)."""
+    from privar.validate import validate_file
 
-    study = load_study(path)
-    if overrides:
-        study = with_overrides(study, overrides)
-    check_study(study, path)
-    return study
+    return validate_file(path, overrides)
 
 
 def clip_shape(study: Study) -> tuple[int, int, int]:
@@ -106,4 +103,7 @@ def farm_spec(study: Study) -> FarmSpec:
         gpus_per_job=f.gpus_per_job,
         memory_gb_per_job=f.memory_gb_per_job,
         retries=f.retries,
+        racing=f.racing,
+        racing_eta=f.racing_eta,
+        racing_min_epochs=f.racing_min_epochs,
     )  # fmt: skip

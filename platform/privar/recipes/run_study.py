@@ -25,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -37,6 +39,7 @@ import yaml
 from privar import pareto
 from privar.cluster import capacity, connect
 from privar.data.dataset import StudyData, eval_split
+from privar.data.manifest import one_split_labels
 from privar.data.pipeline import open_study_data
 from privar.errors import UserError
 from privar.farm.run import FARM_KEYS, Candidate, Farm, job_bundle
@@ -64,12 +67,15 @@ if TYPE_CHECKING:  # the search imports Ray Tune: only when a study runs
 def run_study(path: str, address: str | None = None, tracking_uri: str | None = None,
               overrides: dict | None = None, resume: bool = False,
               say: Callable[[str], None] = echo) -> int:  # fmt: skip
+    t0 = time.monotonic()
+    study = load_checked(path, overrides)  # before Ray Tune's imports: a bad file fails at once
     from privar.search.trial import SearchContext
     from privar.search.tuner import plan_trials
 
-    t0 = time.monotonic()
-    study = load_checked(path, overrides)
     tracker = Tracker(resolve_uri(tracking_uri or study.tracking.uri))
+    check_writable(Path(study.out_dir), "out_dir")
+    if study.search.storage and "://" not in study.search.storage:
+        check_writable(Path(study.search.storage), "search.storage")
     resources = connect(address)  # a wrong address fails in seconds, before any data work
     say(f"study {study.name}: scheme {study.scheme}, encoder {study.encoder.name}, "
         f"{study.search.num_trials} trials ({study.search.sampler}), "
@@ -94,6 +100,9 @@ def run_study(path: str, address: str | None = None, tracking_uri: str | None = 
             f"their last frame")  # fmt: skip
     for q in data.quarantined:
         say(f"  quarantined: {q.path}: {q.reason}")
+    for line in one_split_labels(data.records):
+        say(f"  warning: {line}")
+    data.share_quarantine()  # what trials and farm jobs quarantine reaches this driver
 
     experiment_id, study_run, folder = _open_study_run(tracker, study, path, resume)
     tracker.log_metrics(study_run, {**chance_levels(data), "short_videos": len(short)})
@@ -119,6 +128,25 @@ def run_study(path: str, address: str | None = None, tracking_uri: str | None = 
     return 0
 
 
+MIN_FREE_MIB = 64  # what an output folder must have free at start: a few checkpoints' worth
+
+
+def check_writable(folder: Path, key: str) -> None:
+    """Stop before any compute when the study cannot write where study key ``key`` says:
+    ``folder`` is created if missing, must take a file, and must have :data:`MIN_FREE_MIB` free
+    (a full or read-only disk would otherwise fail the first checkpoint, minutes in)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".privar-probe-"):
+            pass
+        free = shutil.disk_usage(folder).free
+    except OSError as e:
+        raise UserError(f"{key} {folder}: cannot write there: {e.strerror or e}") from None
+    if free < MIN_FREE_MIB * 2**20:
+        raise UserError(f"{key} {folder}: only {free // 1024} KiB free; a study needs "
+                        f"{MIN_FREE_MIB} MiB there at least")  # fmt: skip
+
+
 def _search_farm_front(study: Study, data: StudyData, ctx: SearchContext, resume: bool, t0: float,
                        say: Callable[[str], None]) -> str:  # fmt: skip
     """The search, the farm and the front of the open study run ``ctx.study_run``
@@ -129,8 +157,8 @@ def _search_farm_front(study: Study, data: StudyData, ctx: SearchContext, resume
     search = search_spec(study, label_counts(data))
     outcomes = run_search(search, data, ctx, say=say,
                           resume=resume and has_search_state(search, ctx))  # fmt: skip
-    tracker.log_metrics(study_run, {"quarantined": len(data.quarantined),
-                                    "trials": len(outcomes)})  # fmt: skip
+    tracker.log_metrics(study_run, {"trials": len(outcomes)})
+    _gather_quarantine(data, tracker, study_run, "search", say)
     say(f"  search done: {len(outcomes)} trials in {time.monotonic() - t0:.0f} s")
     _print_trials(outcomes, say)
     for o in outcomes:  # Tune ends a stopped trial's process: close its run here
@@ -143,10 +171,20 @@ def _search_farm_front(study: Study, data: StudyData, ctx: SearchContext, resume
     if study.farm.enabled:
         attacked = candidates(tracker, experiment_id, study_run, study, data)
         Farm(farm_spec(study), data, tracker, experiment_id, say).attack(attacked)
+        _gather_quarantine(data, tracker, study_run, "farm", say)
         say(f"  farm done in {time.monotonic() - t0:.0f} s")
     select_front(tracker, experiment_id, study_run, study.name, ctx.folder, clip_shape(study),
                  say)  # fmt: skip
     return "FINISHED"
+
+
+def _gather_quarantine(data: StudyData, tracker: Tracker, study_run: str, stage: str,
+                       say: Callable[[str], None]) -> None:  # fmt: skip
+    """Say which videos the ``stage``'s trials or jobs quarantined, and log the study's
+    ``quarantined`` count: the probe's and every worker's so far."""
+    for q in data.gather_quarantine():
+        say(f"  quarantined in the {stage}: {q.path}: {q.reason}")
+    tracker.log_metrics(study_run, {"quarantined": len(data.quarantined)})
 
 
 def search_spec(study: Study, labels: tuple[int, int]) -> SearchSpec:

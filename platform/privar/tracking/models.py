@@ -83,6 +83,9 @@ def model_version(tracker: Tracker, name: str, model_uri: str, run_id: str,
             client.update_model_version(name, version.version, description=description)
             return str(version.version)
     model_id = model_uri.removeprefix("models:/")
-    version = client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id,
-                                          description=description)  # fmt: skip
+    # MLflow resolves a models:/ source through the global tracking URI, not the client's: a
+    # user's MLFLOW_TRACKING_URI pointing elsewhere would send it to the wrong store.
+    with _tracking_uri(tracker.uri):
+        version = client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id,
+                                              description=description)  # fmt: skip
     return str(version.version)

@@ -32,6 +32,7 @@ resumed study finds its runs again by tag instead of creating a second copy.
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.error
 import urllib.request
@@ -56,6 +57,7 @@ PRUNED = "privar.pruned"
 ERROR = "privar.error"
 CHECKPOINT = "privar.checkpoint"
 NODE = "privar.node"  # the Ray node a trial or farm job ran on
+RACING = "privar.racing"  # how a raced farm adversary fared: stopped at, or ran all, epochs
 SEARCHED = "privar.searched"  # a trial's sampled keys, comma-joined
 ALIAS = "privar.alias"  # a registered trial's registry aliases, comma-joined
 MODEL = "privar.model"  # a registered trial's logged MLflow model, models:/<id>
@@ -67,6 +69,14 @@ EXPERIMENT_KIND = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
 NOTE = "mlflow.note.content"
 PARAMS_PER_BATCH = 100  # MLflow's most params in one log_batch request
+# How long a study waits out an MLflow server that is away (restarting, overloaded): MLflow's
+# client retries a request that cannot connect, times out or gets 429/5xx, with exponential
+# backoff (urllib3: 0, 2, 4, ... 64, 120 s apart). 8 retries: a request lands once a server
+# that refuses connections is back within about 4 minutes (one that hangs gets MLflow's 120 s
+# read timeout per try), else it raises, and the trial, farm job or study it belongs to fails
+# with that error; nothing logged is dropped silently. Set in every process that builds a
+# client (Ray workers included); a user's own MLFLOW_HTTP_REQUEST_* settings win.
+HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "8", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -115,6 +125,8 @@ class Tracker:
         if self._client is None:
             from mlflow.tracking import MlflowClient
 
+            for key, value in HTTP_RETRIES.items():
+                os.environ.setdefault(key, value)
             self._client = MlflowClient(tracking_uri=self.uri)
         return self._client
 

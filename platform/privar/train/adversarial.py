@@ -13,24 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
 import torch.nn as nn
 
 from privar.data.dataset import StudyData
-from privar.objectives import adversarial_loss
 from privar.study import AdversarialConfig, TrainConfig
 from privar.train.common import (
     Checkpoint,
     Report,
-    autocast,
     batches,
     evaluate,
-    frames,
     make_optimizer,
+    maybe_compile,
     prepare_module,
-    privacy_step,
     set_lr,
 )
+from privar.train.steps import adversarial_step
 
 
 def train_adversarial(
@@ -46,7 +43,8 @@ def train_adversarial(
 ) -> dict[str, float]:
     """Train ``encoder`` and ``action_model`` against a privacy model from
     ``make_privacy_model`` (called again at every reset). Returns the last epoch's metrics:
-    ``action_acc``, ``privacy_acc`` (in-loop adversary, per frame) and ``loss``."""
+    ``action_acc``, ``privacy_acc`` (in-loop adversary, per frame), ``loss`` and
+    ``data_wait_frac`` (the share of the training pass spent waiting for the next batch)."""
     encoder, action_model = prepare_module(encoder, device), prepare_module(action_model, device)
     privacy_model = prepare_module(make_privacy_model(), device)
     opt_et = make_optimizer(action_model.parameters(), cfg, encoder=encoder)
@@ -56,38 +54,32 @@ def train_adversarial(
                  opt_p=opt_p)  # fmt: skip
     start = ckpt.resume(**state)
     metrics = ckpt.metrics
+    # From here on the names are the compiled views (same parameters); ``state`` keeps the
+    # modules themselves for the checkpoints.
+    encoder, action_model, privacy_model = (
+        maybe_compile(m, device, cfg.compile) for m in (encoder, action_model, privacy_model)
+    )
 
     for epoch in range(start, cfg.epochs):
         if adv.privacy_reset_every and epoch and epoch % adv.privacy_reset_every == 0:
-            privacy_model = prepare_module(make_privacy_model(), device)
-            opt_p = make_optimizer(privacy_model.parameters(), cfg)
-            state.update(privacy=privacy_model, opt_p=opt_p)
+            fresh = prepare_module(make_privacy_model(), device)
+            opt_p = make_optimizer(fresh.parameters(), cfg)
+            state.update(privacy=fresh, opt_p=opt_p)
+            privacy_model = maybe_compile(fresh, device, cfg.compile)
         set_lr(opt_et, epoch, cfg)
         set_lr(opt_p, epoch, cfg)
         for m in (encoder, action_model, privacy_model):
             m.train()
         total, steps = 0.0, 0
-        for b in batches(data, "train", True, epoch, cfg.batch_size, device):
-            # Step 1: E and T against a fixed P. P's weights get no gradient, but the entropy's
-            # gradient flows through P into E.
-            privacy_model.requires_grad_(False)
-            with autocast(device):
-                z = encoder(b.x)
-                loss = adversarial_loss(action_model(z), b.action, privacy_model(frames(z)),
-                                        adv.alpha)  # fmt: skip
-            opt_et.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_et.step()
-            privacy_model.requires_grad_(True)
-
-            # Step 2: P on what the updated encoder shows it.
-            with torch.no_grad(), autocast(device):
-                z = encoder(b.x)
-            privacy_step(privacy_model, opt_p, z, b.privacy, device)
-            total, steps = total + float(loss.detach()), steps + 1
+        feed = batches(data, "train", True, epoch, cfg.batch_size, device)
+        for b in feed:
+            loss = adversarial_step(encoder, action_model, privacy_model, opt_et, opt_p, b.x,
+                                    b.action, b.privacy, adv.alpha, device)  # fmt: skip
+            total, steps = total + loss, steps + 1
 
         metrics = evaluate(data, encoder, device, cfg.batch_size, action_model, privacy_model)
         metrics["loss"] = total / max(steps, 1)
+        metrics["data_wait_frac"] = feed.wait_frac
         ckpt.save(epoch, metrics, **state)
         if report:
             report(epoch, metrics)

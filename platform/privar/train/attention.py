@@ -30,6 +30,7 @@ from privar.train.common import (
     autocast,
     batches,
     make_optimizer,
+    maybe_compile,
     prepare_module,
 )
 from privar.train.student import train_student
@@ -62,11 +63,13 @@ def train_attention(
                                             att.teacher_checkpoint, checkpoint_dir)  # fmt: skip
     encoder, student = prepare_module(encoder, device), prepare_module(student, device)
     opt = make_optimizer(student.parameters(), cfg, encoder=encoder)
+    attend_s, attend_t = (maybe_compile(m.forward_attention, device, cfg.compile)
+                          for m in (student, teacher))  # fmt: skip
 
     def transfer(b: Batch, z: torch.Tensor, epoch: int, w_ce: float) -> torch.Tensor:
-        s = student.forward_attention(z)
+        s = attend_s(z)
         with torch.no_grad():
-            t = teacher.forward_attention(b.x)  # the teacher sees the full-resolution clip
+            t = attend_t(b.x)  # the teacher sees the full-resolution clip
         sat_w, tat_w = stage_weights(att, epoch)
         ce = F.cross_entropy(s.logits, b.action) if w_ce else s.logits.new_zeros(())
         sat = sat_loss(s.blocks, t.blocks, sat_w, att.p)

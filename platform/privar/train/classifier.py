@@ -21,6 +21,7 @@ from privar.train.common import (
     batches,
     evaluate,
     make_optimizer,
+    maybe_compile,
     prepare_module,
     set_lr,
 )
@@ -38,18 +39,23 @@ def train_classifier(
     report: Report | None = None,
 ) -> dict[str, float]:
     """Train action model ``model`` on ``encoder(clip)`` (the encoder frozen) for ``epochs``
-    (default ``cfg.epochs``). Returns the last epoch's ``action_acc`` on the validation split."""
+    (default ``cfg.epochs``). Returns the last epoch's ``action_acc`` on the validation split
+    and ``data_wait_frac`` (the share of the training pass spent waiting for the next batch)."""
     epochs = epochs or cfg.epochs
     encoder = prepare_module(encoder, device).eval().requires_grad_(False)
     model = prepare_module(model, device)
     opt = make_optimizer(model.parameters(), cfg)
     ckpt = Checkpoint(checkpoint_dir, stage)
-    start = ckpt.resume(model=model, opt=opt)
+    state = dict(model=model, opt=opt)
+    start = ckpt.resume(**state)
+    # Compiled views from here on (same parameters); ``state`` keeps the modules themselves.
+    encoder, model = (maybe_compile(m, device, cfg.compile) for m in (encoder, model))
     metrics: dict[str, float] = {}
     for epoch in range(start, epochs):
         set_lr(opt, epoch, cfg, epochs)
         model.train()
-        for b in batches(data, "train", True, epoch, cfg.batch_size, device):
+        feed = batches(data, "train", True, epoch, cfg.batch_size, device)
+        for b in feed:
             with autocast(device):
                 with torch.no_grad():
                     z = encoder(b.x)
@@ -58,7 +64,8 @@ def train_classifier(
             loss.backward()
             opt.step()
         metrics = evaluate(data, encoder, device, cfg.batch_size, action_model=model)
-        ckpt.save(epoch, model=model, opt=opt)
+        metrics["data_wait_frac"] = feed.wait_frac
+        ckpt.save(epoch, **state)
         if report:
             report(epoch, metrics)
     if start >= epochs:  # finished in an earlier run: measure what was loaded

@@ -1,15 +1,16 @@
-"""What every training loop shares: device and precision, batches on the device, optimisers and
-schedules, evaluation, and resumable checkpoints. Loops stay readable top to bottom; this is
-their toolbox. Which clips a split holds, and which split evaluates, is the data's business
-(:mod:`privar.data.dataset`).
+"""What every training loop shares: device, precision and compilation, batches on the device
+(prefetched while the step runs), optimisers and schedules, evaluation, and resumable
+checkpoints. Loops stay readable top to bottom; this is their toolbox (the steps' own part,
+Ray-free, is :mod:`privar.train.steps`). Which clips a split holds, and which split
+evaluates, is the data's business (:mod:`privar.data.dataset`).
 """
 
 from __future__ import annotations
 
-import contextlib
+import io
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +19,16 @@ import torch.nn as nn
 
 from privar.data.augment import mirror
 from privar.data.dataset import StudyData, eval_split, split_clips
-from privar.models import preferred_memory_format
-from privar.objectives import privacy_loss
+from privar.data.stream import ClipBatch
+from privar.errors import UserError
 from privar.study import TrainConfig
+from privar.train.prefetch import Prefetch
+from privar.train.steps import autocast, frame_labels, frames, to_input
+
+# Re-exported: the loops and the farm take their whole toolbox from here.
+from privar.train.steps import maybe_compile as maybe_compile
+from privar.train.steps import prepare_module as prepare_module
+from privar.train.steps import privacy_step as privacy_step
 
 Report = Callable[[int, dict[str, float]], None]
 """Called after every epoch with (epoch, metrics), e.g. to log to MLflow or Ray Tune."""
@@ -28,40 +36,6 @@ Report = Callable[[int, dict[str, float]], None]
 
 def pick_device(name: str | None = None) -> torch.device:
     return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on a GPU (no loss scaling needed, unlike fp16); full precision on CPU."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def prepare_module(module: nn.Module, device: torch.device) -> nn.Module:
-    """Move to ``device``; channels-last on a GPU, where cuDNN's convolutions prefer it."""
-    module = module.to(device)
-    if device.type == "cuda":
-        module = module.to(memory_format=preferred_memory_format(module))
-    return module
-
-
-def to_input(clip: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 (B, C, T, H, W) -> float32 in [0, 1] on ``device`` (channels-last on a GPU)."""
-    x = clip.to(device, non_blocking=True).float().div_(255.0)
-    if device.type == "cuda":
-        x = x.contiguous(memory_format=torch.channels_last_3d)
-    return x
-
-
-def frames(z: torch.Tensor) -> torch.Tensor:
-    """(B, C, T, H, W) clips -> (B * T, C, H, W) frames for a 2-D privacy model."""
-    b, c, t, h, w = z.shape
-    return z.transpose(1, 2).reshape(b * t, c, h, w)
-
-
-def frame_labels(labels: torch.Tensor, t: int) -> torch.Tensor:
-    """(B,) clip labels -> (B * T,) frame labels, matching :func:`frames`."""
-    return labels.repeat_interleave(t)
 
 
 def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig,
@@ -112,12 +86,17 @@ class Batch:
 
 
 def batches(data: StudyData, split: str, train: bool, epoch: int, batch_size: int,
-            device: torch.device) -> Iterator[Batch]:  # fmt: skip
+            device: torch.device) -> Prefetch[ClipBatch, Batch]:  # fmt: skip
     """The clips of ``split`` (:func:`~privar.data.dataset.split_clips`: an empty split is an
-    error) on ``device``, a random half mirrored when ``train``."""
-    for b in split_clips(data, split, train, epoch, batch_size):
+    error) on ``device``, a random half mirrored when ``train``; the next batch is cut and
+    copied while the current one trains, and the iterable's ``wait_frac`` is the share of the
+    epoch spent waiting for it."""
+
+    def finish(b: ClipBatch) -> Batch:
         x = to_input(b.clip, device)
-        yield Batch(mirror(x) if train else x, b.action.to(device), b.privacy.to(device))
+        return Batch(mirror(x) if train else x, b.action, b.privacy)
+
+    return Prefetch(split_clips(data, split, train, epoch, batch_size), device, finish)
 
 
 @torch.no_grad()
@@ -155,24 +134,13 @@ def evaluate(
     return {k: c / n for k, (c, n) in hits.items() if n}
 
 
-def privacy_step(privacy_model: nn.Module, opt: torch.optim.Optimizer, z: torch.Tensor,
-                 privacy: torch.Tensor, device: torch.device) -> float:  # fmt: skip
-    """One step of the privacy model on encoded clips ``z`` (B, C, T', H', W'), detached: BDQ's
-    step 2 (Eq. 2), and the privacy monitor of the schemes that have no adversary."""
-    z = z.detach()
-    with autocast(device):
-        loss = privacy_loss(privacy_model(frames(z)), frame_labels(privacy, z.shape[2]))
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return float(loss.detach())
-
-
 class Checkpoint:
     """One stage's resumable state in ``folder/<stage>.pt``: module and optimiser state dicts,
     the last finished epoch and its metrics (a run killed after its last epoch resumes to
-    nothing left to train, and still returns them). Written to a temporary file and renamed,
-    so a kill mid-save leaves the previous checkpoint intact."""
+    nothing left to train, and still returns them). Written to a temporary file in the same
+    folder, flushed to disk, then renamed over the previous one: a kill, a full disk or a power
+    cut mid-save leaves the previous checkpoint intact, never a half-written file under its name.
+    A folder that cannot take the file (full, read-only) is a :class:`UserError` naming it."""
 
     def __init__(self, folder: str | os.PathLike | None, stage: str) -> None:
         self.path = Path(folder) / f"{stage}.pt" if folder else None
@@ -182,12 +150,24 @@ class Checkpoint:
              **state: nn.Module | torch.optim.Optimizer) -> None:  # fmt: skip
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         blob = {"epoch": epoch, "metrics": dict(metrics or {}),
                 **{k: v.state_dict() for k, v in state.items()}}  # fmt: skip
+        # Serialised in memory first: torch's own writer turns a failed write (ENOSPC) into a
+        # RuntimeError about stream positions; a plain file write says what went wrong.
+        buffer = io.BytesIO()
+        torch.save(blob, buffer)
         tmp = self.path.with_suffix(".tmp")
-        torch.save(blob, tmp)
-        os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(buffer.getbuffer())
+                f.flush()
+                os.fsync(f.fileno())  # the bytes on disk before the name points at them
+            os.replace(tmp, self.path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"cannot save a checkpoint in {self.path.parent}: "
+                            f"{e.strerror or e}") from None  # fmt: skip
 
     def resume(self, **state: nn.Module | torch.optim.Optimizer) -> int:
         """Load the saved state into ``state``'s objects; returns the epoch to start from."""

@@ -19,7 +19,7 @@ from privar.data.dataset import StudyData
 from privar.objectives import distill_total, kd_loss
 from privar.study import DistillConfig, TrainConfig
 from privar.train.classifier import load_or_train_teacher
-from privar.train.common import Batch, Checkpoint, Report, prepare_module
+from privar.train.common import Batch, Checkpoint, Report, maybe_compile, prepare_module
 from privar.train.student import train_student
 
 
@@ -41,10 +41,12 @@ def train_distill(
     teacher_metrics = load_or_train_teacher(data, teacher, cfg, device, kd.teacher_epochs,
                                             kd.teacher_checkpoint, checkpoint_dir)  # fmt: skip
 
+    run_student, run_teacher = (maybe_compile(m, device, cfg.compile) for m in (student, teacher))
+
     def loss_fn(b: Batch, z: torch.Tensor, epoch: int) -> torch.Tensor:
-        logits = student(z)
+        logits = run_student(z)
         with torch.no_grad():
-            soft = teacher(b.x)  # the teacher sees the full-resolution clip
+            soft = run_teacher(b.x)  # the teacher sees the full-resolution clip
         kd_term = kd_loss(logits, soft, kd.temperature, kd.direction, kd.scale_t2)
         return distill_total(F.cross_entropy(logits, b.action), kd_term, kd.weight)
 

@@ -22,6 +22,7 @@ from privar.train.common import (
     batches,
     evaluate,
     make_optimizer,
+    maybe_compile,
     prepare_module,
     privacy_step,
     set_lr,
@@ -45,7 +46,8 @@ def train_student(
 ) -> dict[str, float]:
     """Train ``encoder`` and ``student`` on ``loss_fn`` for ``cfg.epochs``, resuming from
     ``checkpoint``. ``opt`` continues an optimiser from an earlier stage. Returns the last
-    epoch's ``action_acc`` (student), ``privacy_acc`` (monitor) and ``loss``."""
+    epoch's ``action_acc`` (student), ``privacy_acc`` (monitor), ``loss`` and
+    ``data_wait_frac`` (the share of the training pass spent waiting for the next batch)."""
     encoder, student = prepare_module(encoder, device), prepare_module(student, device)
     privacy_model = prepare_module(make_privacy_model(), device)
     opt = opt or make_optimizer(student.parameters(), cfg, encoder=encoder)
@@ -53,13 +55,18 @@ def train_student(
     state = dict(encoder=encoder, student=student, privacy=privacy_model, opt=opt, opt_p=opt_p)
     start = checkpoint.resume(**state)
     metrics = checkpoint.metrics
+    # Compiled views from here on (same parameters); ``state`` keeps the modules themselves.
+    encoder, student, privacy_model = (
+        maybe_compile(m, device, cfg.compile) for m in (encoder, student, privacy_model)
+    )
     for epoch in range(start, cfg.epochs):
         set_lr(opt, epoch, cfg)
         set_lr(opt_p, epoch, cfg)
         for m in (encoder, student, privacy_model):
             m.train()
         total, steps = 0.0, 0
-        for b in batches(data, "train", True, epoch, cfg.batch_size, device):
+        feed = batches(data, "train", True, epoch, cfg.batch_size, device)
+        for b in feed:
             with autocast(device):
                 z = encoder(b.x)
                 loss = loss_fn(b, z, epoch)
@@ -71,6 +78,7 @@ def train_student(
 
         metrics = evaluate(data, encoder, device, cfg.batch_size, student, privacy_model)
         metrics["loss"] = total / max(steps, 1)
+        metrics["data_wait_frac"] = feed.wait_frac
         checkpoint.save(epoch, metrics, **state)
         if report:
             report(epoch, metrics)
