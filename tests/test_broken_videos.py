@@ -251,8 +251,9 @@ def test_a_video_quarantined_in_a_worker_reaches_the_driver(ray_local, tmp_path:
     assert data.quarantined == []  # the driver's own copy decoded nothing
     [q] = data.gather_quarantine()
     assert q.path == str(bad)
-    assert re.fullmatch(r"cannot decode frame \d+: corrupt data \(FFmpeg's decoder rejects a "
-                        r"packet\)", q.reason), q.reason  # fmt: skip
+    # decord words the failure two ways for the same damage (a rejected packet, or its own
+    # `Check failed: run_.load()` when a decode thread gives up): the reason names the frame.
+    assert re.fullmatch(r"cannot decode frame \d+: .+", q.reason), q.reason
     assert data.quarantined == [q] and data.gather_quarantine() == []
     bad_id = [r.path for r in data.records].index(str(bad))
     assert bad_id not in data.usable("train")  # the next trial or farm job skips it
