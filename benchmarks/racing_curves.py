@@ -1,30 +1,37 @@
 """Why a race keeps or misses the strongest adversary, measured: every adversary's validation
 privacy accuracy after every epoch, and every successive-halving schedule replayed on them.
 
-    python benchmarks/racing_curves.py [--out FILE.json] [--seeds 0 1 2] [--epochs 8]
-        [--candidates identity bdq_untrained] [--adversaries baby2d baby_vit baby_mlp baby2d_wide]
-        [--study studies/smoke.yaml] [--cpus N]
+    python benchmarks/racing_curves.py [--out FILE.json] [--seeds 0 1 2] [--epochs 10]
+        [--candidates identity bdq_untrained] [--farm NAME=ADV,ADV,...] ...
+        [--study studies/smoke.yaml] [--cpus N] [--curves FILE.json]
 
 A raced adversary goes on from its state, so its training is the full farm's, exactly on a CPU
 (tests/test_farm_attacks.py): what a race keeps is a function of the adversaries' learning
 curves alone. Each curve is one Ray task: the adversary trained one epoch at a time
 (:func:`privar.farm.attacks.privacy_rung`, the farm's settings and seed, as
-``benchmarks/farm.py`` sets them) and scored after each epoch as a rung scores it. Each schedule
-(``racing_eta`` x ``racing_min_epochs``) is then replayed on the curves
-(:func:`privar.farm.racing.schedule`, :func:`~privar.farm.racing.survivors`) and gives its
-compute fraction and worst-case error against the full farm, as ``benchmarks/farm.py`` measures
-them; and for each epoch, how often the full farm's strongest adversary leads or is in the top
-half then.
+``benchmarks/farm.py`` sets them) and scored after each epoch as a rung scores it
+(:func:`privar.farm.racing.score`). A *farm* is a named set of adversaries (``--farm``, again
+for each; default: the study's, ``smoke``, and the four babies, ``babies``); the curves are
+trained once for all of them. For each farm, each schedule (``racing_eta`` x
+``racing_min_epochs``) is replayed on the curves (:func:`~privar.farm.racing.schedule`,
+:func:`~privar.farm.racing.survivors`) and gives its compute fraction and its worst-case error
+against the full farm (largest and mean over the cases, largest per seed), as
+``benchmarks/farm.py`` measures them; and for each epoch, how often the full farm's strongest
+adversary leads or is in the top half then. ``--curves``: replay the curves of an earlier
+``--out`` instead of training them.
 
-Measured (defaults: smoke data, 8 epochs, identity and untrained BDQ, seeds 0-2; 6 cases): the
-full farm's strongest adversary leads at epoch 1 in none of them and is in the top half in 2
-(on BDQ every adversary is at chance, 1/6, for two epochs; on raw frames the MLP-Mixer learns
-first and the CNNs end stronger). No schedule at 0.4 of the adversary-epochs or fewer came
-within 0.02 of the full farm's worst case: the best, ``eta`` 2 from 1 epoch (0.375), missed by
-up to 0.083 (0.026 on average) ranked as the farm ranks, by up to 0.200 on accuracy alone.
-Closer takes more: ``eta`` 3 from 2 epochs, 0.56 of the adversary-epochs, missed by up to 0.033
-(0.021 on accuracy alone). The strongest adversaries' final figures differ by about one
-validation clip (1/60), so 0.02 is near what this set resolves.
+Measured (smoke data, 10 epochs, identity and untrained BDQ; seeds 3 and 4 to look for a rule,
+seeds 0-2 to judge it; farms ``smoke``, the study's three adversaries, ``babies``, the four, and
+``five``, the babies and ``shufflenet_v2_x1_0``, the cheapest torchvision adversary: 8 s an
+epoch on one core where ``resnet18`` takes 27 s, ``mobilenet_v3_large`` 25 s and
+``efficientnet_b0`` 37 s, too slow here for a ten-adversary farm). On raw frames the MLP-Mixer
+learns first (0.47-0.71 after epoch 1, every other adversary 0.17-0.35) and a CNN ends
+strongest in all five seeds; on BDQ every adversary is at or near chance (1/6) for two epochs
+and the Mixer ends strongest in three seeds of five. No schedule at 0.4 of the adversary-epochs
+or fewer came within 0.02 of the full farm's worst case on any farm: at best 0.117, 0.081 and
+0.083 on seeds 3-4, 0.217, 0.038 and 0.083 on seeds 0-2 (smoke, babies, five); 0.02 took 0.63
+to 0.87 of the adversary-epochs. The full farm's own worst case moves by up to 0.05 from its
+9th to its 10th epoch: 0.02, about one validation clip of 60, is below that.
 """
 
 from __future__ import annotations
@@ -44,8 +51,9 @@ from privar.data.manifest import label_index
 from privar.data.pipeline import open_study_data
 from privar.encoders import create_encoder
 from privar.farm.attacks import privacy_rung
-from privar.farm.racing import compute_fraction, schedule, survivors
+from privar.farm.racing import compute_fraction, schedule, score, survivors
 from privar.farm.spec import FarmSpec
+from privar.models.privacy import BABY_ADVERSARIES
 from privar.recipes.common import farm_spec, load_checked
 from privar.study import EncoderConfig
 
@@ -54,7 +62,8 @@ CANDIDATES = {
     "downsample8": EncoderConfig("downsample", {"size": 8}),
     "bdq_untrained": EncoderConfig("bdq"),
 }
-Score = tuple[float, float, float]  # (worst case, per-frame accuracy, -NLL): as the farm ranks
+Score = tuple[float, float, float]  # (worst case, per-frame accuracy, -NLL): racing.score
+Curves = dict[tuple[int, str, str], list[Score]]  # (seed, candidate, adversary) -> per epoch
 
 
 @ray.remote(num_cpus=1)
@@ -68,57 +77,50 @@ def curve(data: StudyData, encoder: EncoderConfig, spec: FarmSpec, name: str) ->
         s, state = privacy_rung(data, enc, m.name, num_privacy, spec.train, spec.epochs,
                                 torch.device("cpu"), epoch, state, m.pretrained, spec.seed,
                                 **m.kwargs)  # fmt: skip
-        scores.append((max(s["privacy_acc"], s["privacy_acc_clip"]), s["privacy_acc"],
-                       -s["privacy_nll"]))  # fmt: skip
+        scores.append(score(s))
     return scores
 
 
-def replay(curves: dict[str, list[Score]], eta: int, min_epochs: int, by_loss: bool) -> float:
-    """The worst case a race by ``eta`` from ``min_epochs`` reports on these curves: ranked as
-    the farm ranks (``by_loss``: ties in accuracy go to the lower loss), or on accuracy alone
-    (ties to the farm's adversary order)."""
+def replay(curves: dict[str, list[Score]], eta: int, min_epochs: int) -> float:
+    """The worst case a race by ``eta`` from ``min_epochs`` reports on these curves (adversary
+    -> its score after each epoch), ranked as the farm ranks."""
     names = list(curves)
     rungs = schedule(len(names), len(curves[names[0]]), eta, min_epochs)
     alive = names
     for rung, after in zip(rungs, rungs[1:], strict=False):
-        scores = [curves[n][rung.until - 1][: 3 if by_loss else 2] for n in alive]
+        scores = [curves[n][rung.until - 1] for n in alive]
         alive = [alive[i] for i in survivors(scores, after.alive)]
     return max(curves[n][-1][0] for n in alive)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--study", default="studies/smoke.yaml")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--adversaries", nargs="+",
-                    default=["baby2d", "baby_vit", "baby_mlp", "baby2d_wide"])  # fmt: skip
-    ap.add_argument("--candidates", nargs="+", default=["identity", "bdq_untrained"],
-                    choices=list(CANDIDATES))  # fmt: skip
-    ap.add_argument("--cpus", type=int, default=None, help="Ray CPUs (default: all)")
-    ap.add_argument("--out", type=Path, default=None, help="write the curves here as JSON")
-    args = ap.parse_args()
-    configure_console(verbose=False)
-    connect(None, num_cpus=args.cpus)
+def measure(study_path: str, seeds: list[int], epochs: int, candidates: list[str],
+            adversaries: list[str]) -> Curves:  # fmt: skip
+    """Every adversary's curve on every candidate, for every seed, as parallel Ray tasks."""
     refs = {}
-    for seed in args.seeds:
-        study = load_checked(args.study, {"seed": seed, "farm.adversaries": args.adversaries,
-                                          "farm.epochs": args.epochs})  # fmt: skip
+    for seed in seeds:
+        study = load_checked(study_path, {"seed": seed, "farm.adversaries": adversaries,
+                                          "farm.epochs": epochs})  # fmt: skip
         data = open_study_data(study.data, seed=seed)
         data.prepare()
         data_ref, spec = ray.put(data), farm_spec(study)
-        for c in args.candidates:
-            for a in args.adversaries:
+        for c in candidates:
+            for a in adversaries:
                 refs[seed, c, a] = curve.remote(data_ref, CANDIDATES[c], spec, a)
-    curves = dict(zip(refs, ray.get(list(refs.values())), strict=True))
-    cases = [(s, c) for s in args.seeds for c in args.candidates]
-    by_case = {k: {a: curves[(*k, a)] for a in args.adversaries} for k in cases}
-    print(f"{len(args.adversaries)} adversaries {args.adversaries}, {args.epochs} epochs, "
-          f"candidates {args.candidates}, seeds {args.seeds}")  # fmt: skip
-    print("\nthe full farm's strongest adversary, by epoch: share of cases where it leads / is "
+    return dict(zip(refs, ray.get(list(refs.values())), strict=True))
+
+
+def report(farm: str, adversaries: list[str], curves: Curves, seeds: list[int],
+           candidates: list[str], epochs: int) -> dict:  # fmt: skip
+    """Print the farm's epoch-by-epoch leader table, how far its worst case moves between its
+    last two epochs, and its schedules' replays; return them (a dict; one row per schedule)."""
+    cases = [(s, c) for s in seeds for c in candidates]
+    by_case = {k: {a: curves[(*k, a)] for a in adversaries} for k in cases}
+    print(f"\nfarm {farm}: {len(adversaries)} adversaries {adversaries}, {epochs} epochs, "
+          f"candidates {candidates}, seeds {seeds}")  # fmt: skip
+    print("the full farm's strongest adversary, by epoch: share of cases where it leads / is "
           "in the top half (validation, the race's ranking)")  # fmt: skip
-    half = (len(args.adversaries) + 1) // 2
-    for e in range(args.epochs):
+    half = (len(adversaries) + 1) // 2
+    for e in range(epochs):
         leads = tops = 0
         for k in cases:
             cs = by_case[k]
@@ -127,29 +129,70 @@ def main() -> None:
             leads += ranked[0] == best
             tops += best in ranked[:half]
         print(f"  epoch {e + 1}: {leads / len(cases):.2f} / {tops / len(cases):.2f}")
-    print(f"\n{'eta':>4}{'min':>5}{'fraction':>10}  max / mean err: accuracy, loss breaks ties")
+    worst = {k: [max(v[e][0] for v in by_case[k].values()) for e in (-2, -1)] for k in cases}
+    wobble = max(abs(b - a) for a, b in worst.values())
+    print(f"the full farm's worst case moves by up to {wobble:.3f} from epoch {epochs - 1} to "
+          f"{epochs}")  # fmt: skip
+    seed_cols = "".join(f"{f'seed {s}':>8}" for s in seeds)
+    print(f"{'eta':>4}{'min':>5}{'fraction':>10}{'max err':>9}{'mean':>7}{seed_cols}")
     table = []
     for eta in (2, 3, 4):
-        for low in range(1, args.epochs):
-            rungs = schedule(len(args.adversaries), args.epochs, eta, low)
+        for low in range(1, epochs):
+            rungs = schedule(len(adversaries), epochs, eta, low)
             if len(rungs) == 1:
                 continue
-            row = {"eta": eta, "min_epochs": low, "fraction": compute_fraction(rungs)}
-            for by_loss in (False, True):
-                errs = [max(v[-1][0] for v in by_case[k].values())
-                        - replay(by_case[k], eta, low, by_loss) for k in cases]  # fmt: skip
-                ranker = "loss" if by_loss else "accuracy"
-                row[ranker] = {"max_err": max(errs), "mean_err": statistics.mean(errs)}
+            errs = {k: max(v[-1][0] for v in by_case[k].values()) - replay(by_case[k], eta, low)
+                    for k in cases}  # fmt: skip
+            per_seed = {s: max(errs[s, c] for c in candidates) for s in seeds}
+            row = {"farm": farm, "eta": eta, "min_epochs": low,
+                   "fraction": compute_fraction(rungs), "max_err": max(errs.values()),
+                   "mean_err": statistics.mean(errs.values()),
+                   "max_err_per_seed": per_seed}  # fmt: skip
             table.append(row)
-            print(f"{eta:>4}{low:>5}{row['fraction']:>10.3f}  "
-                  f"{row['accuracy']['max_err']:.3f} / {row['accuracy']['mean_err']:.3f}  "
-                  f"{row['loss']['max_err']:.3f} / {row['loss']['mean_err']:.3f}")  # fmt: skip
+            print(
+                f"{eta:>4}{low:>5}{row['fraction']:>10.3f}{row['max_err']:>9.3f}"
+                f"{row['mean_err']:>7.3f}" + "".join(f"{per_seed[s]:>8.3f}" for s in seeds)
+            )
+    return {"farm": farm, "adversaries": adversaries, "last_epoch_move": wobble, "schedules": table}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--study", default="studies/smoke.yaml")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--epochs", type=int, default=None, help="farm epochs (default: the study's)")
+    ap.add_argument("--farm", action="append", default=None, metavar="NAME=ADV,ADV,...",
+                    help="a farm of adversaries to replay (again for each)")  # fmt: skip
+    ap.add_argument("--candidates", nargs="+", default=["identity", "bdq_untrained"],
+                    choices=list(CANDIDATES))  # fmt: skip
+    ap.add_argument("--cpus", type=int, default=None, help="Ray CPUs (default: all)")
+    ap.add_argument("--curves", type=Path, default=None,
+                    help="replay the curves of an earlier --out, training none")  # fmt: skip
+    ap.add_argument("--out", type=Path, default=None, help="write the curves here as JSON")
+    args = ap.parse_args()
+    study = load_checked(args.study)
+    epochs = args.epochs or study.farm.epochs
+    specs = args.farm or [f"smoke={','.join(study.farm.adversaries)}",
+                          f"babies={','.join(BABY_ADVERSARIES)}"]  # fmt: skip
+    farms = {name: adv.split(",") for name, adv in (f.split("=", 1) for f in specs)}
+    union = list(dict.fromkeys(a for advs in farms.values() for a in advs))
+    if args.curves:
+        stored = json.loads(args.curves.read_text())["curves"]
+        curves = {(c["seed"], c["candidate"], c["adversary"]): [tuple(s) for s in c["scores"]]
+                  for c in stored}  # fmt: skip
+    else:
+        configure_console(verbose=False)
+        connect(None, num_cpus=args.cpus)
+        curves = measure(args.study, args.seeds, epochs, args.candidates, union)
+    reports = [report(name, advs, curves, args.seeds, args.candidates, epochs)
+               for name, advs in farms.items()]  # fmt: skip
     if args.out:
         args.out.write_text(json.dumps({
-            "settings": vars(args) | {"out": str(args.out)},
+            "settings": vars(args) | {"out": str(args.out), "curves": str(args.curves),
+                                      "epochs": epochs, "farm": farms},
             "curves": [{"seed": s, "candidate": c, "adversary": a, "scores": v}
                        for (s, c, a), v in curves.items()],
-            "schedules": table,
+            "farms": reports,
         }, indent=2))  # fmt: skip
         print(f"wrote {args.out}")
 

@@ -10,16 +10,18 @@ Every job is one Ray task on one CPU: train the candidate with the study's schem
 (:data:`privar.train.schemes.SCHEMES`), then run the farm's attacks on it
 (:func:`privar.farm.attacks.attack_privacy` for every adversary of ``farm.adversaries``,
 :func:`~privar.farm.attacks.fresh_action`) and aggregate them as the farm does
-(:func:`privar.farm.run.aggregate`: ``privacy_acc_worst`` is the worst case over adversaries of
+(:func:`privar.farm.jobs.aggregate`: ``privacy_acc_worst`` is the worst case over adversaries of
 per-frame and clip-vote accuracy). The study's settings are used as they are (data, models,
-epochs, seed from ``--seeds``); only ``adversarial.alpha`` and ``encoder.params.levels`` vary.
+epochs, seed from ``--seeds``, which also seeds the training); only ``adversarial.alpha`` and
+``encoder.params.levels`` vary. ``--out`` keeps every job's trained encoder parameters (BDQ's
+sigma and thresholds) beside its figures: what an encoder learned explains what it leaks.
 
 The claim it checks (issue "A study a researcher can read"): the largest alpha at 16 levels cuts
 the worst-case leak to at most 0.7 of alpha 0's, at a fresh action accuracy of at least 0.8 of
 the identity baseline's (means over seeds). ``--quick``: alphas 0 and 8 at 16 levels, seed 0.
 
-The full grid (alphas 0 2 8, levels 16 4, seeds 0-2: 21 jobs) took 1032 s on this project's
-2-core machine with a test suite running beside it.
+The full grid (alphas 0 1 8, levels 16 4, seeds 0-2: 21 jobs) took 2050 s on this project's
+2-core machine with other work running beside it (1032 s for alphas 0 2 8 in a quieter hour).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from privar.data.dataset import StudyData
 from privar.data.manifest import label_index
 from privar.data.pipeline import open_study_data
 from privar.farm.attacks import attack_privacy, fresh_action
-from privar.farm.run import aggregate
+from privar.farm.jobs import aggregate
 from privar.farm.spec import FarmSpec
 from privar.recipes.common import farm_spec, label_counts, load_checked, train_spec
 from privar.study import EncoderConfig, Study
@@ -51,7 +53,10 @@ LEAK_RATIO_MAX, ACTION_RATIO_MIN = 0.7, 0.8
 @ray.remote(num_cpus=1)
 def run_job(study: Study, data: StudyData, farm: FarmSpec, overrides: dict | None) -> dict:
     """Train one candidate (``overrides`` of the study; ``None``: the identity baseline, nothing
-    trained) and attack it with the farm. Returns the farm's aggregate metrics and seconds."""
+    trained) and attack it with the farm. Returns the farm's aggregate metrics, seconds and the
+    trained encoder's parameters (``encoder_params``: BDQ's ``sigma`` in pixels and
+    ``thresholds`` in levels). Training is seeded with the study's seed, as a search trial is
+    (:mod:`privar.search.trial`), so a job gives the same encoder every run."""
     torch.set_num_threads(1)
     t0, device = time.perf_counter(), torch.device("cpu")
     data.ensure_cache()
@@ -60,9 +65,11 @@ def run_job(study: Study, data: StudyData, farm: FarmSpec, overrides: dict | Non
         encoder = build_encoder(EncoderConfig("identity"))
     else:
         spec = train_spec(study, labels, overrides)
+        torch.manual_seed(spec.seed)
         encoder = build_encoder(spec.encoder)
         SCHEMES.create(spec.scheme, spec=spec, data=data, encoder=encoder, device=device)
     trained = time.perf_counter() - t0
+    params = {name: p.detach().tolist() for name, p in encoder.named_parameters()}
     results = {}
     for m in farm.adversaries:
         results["adversary", m.name] = attack_privacy(
@@ -72,7 +79,7 @@ def run_job(study: Study, data: StudyData, farm: FarmSpec, overrides: dict | Non
         data, encoder, farm.action.name, len(label_index(data.records, "action")), farm.train,
         farm.epochs, device, farm.action.pretrained, farm.seed, **farm.action.kwargs)  # fmt: skip
     out = aggregate(results)
-    out.update(train_s=trained, total_s=time.perf_counter() - t0)
+    out.update(train_s=trained, total_s=time.perf_counter() - t0, encoder_params=params)
     out.update({f"privacy_acc_{name}": max(r["privacy_acc"], r["privacy_acc_clip"])
                 for (kind, name), r in results.items() if kind == "adversary"})  # fmt: skip
     return out
@@ -130,6 +137,7 @@ def main() -> None:
     sweep = [{"alpha": a, "levels": lv, "seed": s, **{k: done[a, lv, s][k] for k in keys},
               "by_adversary": {k: v for k, v in done[a, lv, s].items()
                                if k.startswith("privacy_acc_") and k not in keys},
+              "encoder_params": done[a, lv, s]["encoder_params"],
               "train_s": done[a, lv, s]["train_s"], "total_s": done[a, lv, s]["total_s"]}
              for a, lv, s in grid]  # fmt: skip
     print(f"{base.name}: farm {[m.name for m in farm_spec(base).adversaries]} + "

@@ -3,6 +3,7 @@ real `mlflow server` per session."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -63,29 +64,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory) -> Iterator[str]:
-    """A real `mlflow server` (sqlite backend, artifacts served) on a free port, stopped by pid."""
-    root = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
+def start_mlflow_server(root: Path, port: int) -> subprocess.Popen:
+    """A real `mlflow server` on 127.0.0.1:``port`` (sqlite store and artifacts under ``root``)
+    in a process group of its own, once it answers. MLflow 3's job runner (a pool of huey
+    consumers polling the store, for GenAI evaluation jobs privar never submits) stays off: it
+    would take a fifth of a core of the test machine's two."""
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
          "--port", str(port), "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
          "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
         cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
+            return server
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                stop_group(server)
+                raise RuntimeError("mlflow server did not come up") from None
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> Iterator[str]:
+    """A real `mlflow server` (sqlite backend, artifacts served) on a free port, stopped by its
+    process group."""
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    server = start_mlflow_server(root, port)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(uri + "/health", timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("mlflow server did not come up") from None
-                time.sleep(0.5)
-        yield uri
+        yield f"http://127.0.0.1:{port}"
     finally:
         stop_group(server, grace_s=30)  # the server and its uvicorn workers
 

@@ -36,6 +36,23 @@ def start_node(args: list[str], env: dict[str, str] | None = None,
     )  # fmt: skip
 
 
+def start_head(port: int) -> subprocess.Popen:
+    """A one-CPU head on 127.0.0.1:``port``, without a dashboard."""
+    return start_node(["--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=1",
+                       "--include-dashboard=false", f"--temp-dir={short_temp_dir()}"])  # fmt: skip
+
+
+def start_private_worker(port: int, private: Path, env: dict[str, str]) -> subprocess.Popen:
+    """A one-CPU worker joining the head on 127.0.0.1:``port``, in its own mount namespace with
+    an empty tmpfs over ``private``: a file only this machine's other processes wrote there does
+    not exist for it, as on another machine."""
+    hide = f'mount -t tmpfs node-private {private} && exec "$@"'
+    return start_node(
+        [f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", "--num-cpus=1"],
+        env, prefix=["unshare", "--mount", "--propagation", "private", "sh", "-c", hide, "sh"],
+    )  # fmt: skip
+
+
 def stop_group(node: subprocess.Popen, grace_s: float = 5) -> None:
     """SIGTERM the process group of ``node`` (a `ray start --block` stops its processes, a
     server its workers), then SIGKILL whatever is left of it after ``grace_s``."""

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from privar.encoders import create_encoder, list_encoders
-from privar.encoders.bdq import BDQ
+from privar.encoders.bdq import BDQ, SIGMA_MIN
 from privar.errors import UserError
 
 B, C, T, H, W = 2, 3, 8, 32, 32
@@ -173,6 +173,21 @@ def test_bdq_learnable_gradients_reach_sigma_and_every_threshold() -> None:
 
     numeric = (loss_at(2.0 + 1e-5) - loss_at(2.0 - 1e-5)) / 2e-5
     assert float(enc.sigma.grad) == pytest.approx(numeric, rel=1e-5)
+
+
+def test_bdq_sigma_pushed_below_its_floor_comes_back_with_a_gradient() -> None:
+    # A step (or Adam's momentum) that drives a learned sigma negative must not leave it dead
+    # behind a clamp: the next forward projects it onto SIGMA_MIN, where the gradient lives.
+    enc = create_encoder("bdq")
+    with torch.no_grad():
+        enc.sigma.fill_(-2.0)
+    x, weights = _clip(2, 3, 4, 16, 16), _clip(2, 3, 3, 16, 16, seed=1) - 0.5
+    (enc(x) * weights).sum().backward()
+    assert float(enc.sigma.detach()) == pytest.approx(SIGMA_MIN)
+    assert enc.sigma.grad is not None and enc.sigma.grad.abs() > 0
+    with pytest.raises(ValueError, match="learned sigma"):
+        create_encoder("bdq", sigma=SIGMA_MIN / 2)
+    assert float(create_encoder("bdq", sigma=0.1, learn_sigma=False).sigma) == pytest.approx(0.1)
 
 
 # --- (c) a clip's encoding does not depend on the rest of its batch ---------------------------

@@ -23,13 +23,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import free_port, tiny_study
+from conftest import free_port, start_mlflow_server, tiny_study
 from privar.data.dataset import StudyData
 from privar.farm.run import Candidate, Farm
 from privar.recipes.common import farm_spec
@@ -38,8 +37,8 @@ from privar.tracking import Tracker
 from ray_nodes import (
     BIN,
     ray_env,
-    short_temp_dir,
-    start_node,
+    start_head,
+    start_private_worker,
     stop_group,
     wait_for_port,
     wait_for_resource,
@@ -82,11 +81,11 @@ class Driver:
     def output(self) -> str:
         return "".join(self.lines)
 
-    def wait_for(self, pattern: str, timeout_s: float = 300) -> re.Match:
-        """The first line matching ``pattern``, waiting for it."""
+    def wait_for(self, pattern: str, timeout_s: float = 300, after: int = 0) -> re.Match:
+        """The first line matching ``pattern`` from line ``after`` on, waiting for it."""
         regex, deadline = re.compile(pattern), time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            for line in list(self.lines):
+            for line in self.lines[after:]:
                 if found := regex.search(line):
                     return found
             if not self._reader.is_alive():
@@ -136,7 +135,10 @@ def ray_workers(root: int, title: str) -> dict[int, str]:
 
 
 def newest(pattern: str) -> Path:
-    return Path(max(glob.glob(pattern), key=os.path.getmtime))
+    """The newest of Tune's state files matching ``pattern``, by the time stamp in its name:
+    a resumed Tune copies the experiment folder to its storage again, which gives every file
+    there the same modification time."""
+    return Path(max(glob.glob(pattern)))
 
 
 def _runs(client: MlflowClient, study: str) -> dict[str, list]:
@@ -229,22 +231,7 @@ class MlflowServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(self.port),
-             "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
-             "--artifacts-destination", str(self.root / "artifacts"), "--workers", "1"],
-            cwd=self.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(self.uri + "/health", timeout=2).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("mlflow server did not come up") from None
-                time.sleep(0.2)
+        self.proc = start_mlflow_server(self.root, self.port)
 
     def kill(self) -> None:
         """SIGKILL the server and its workers, as a crash would."""
@@ -256,9 +243,11 @@ class MlflowServer:
 def test_a_study_outlives_its_processes_and_its_mlflow_server_dying(tmp_path: Path) -> None:
     """At a trial's second epoch its worker is SIGKILLed and the MLflow server killed, back
     ~30 s later: the trial goes on from its checkpoint and the reports made meanwhile wait for
-    the server. Mid-farm the driver is SIGKILLed, and `privar resume` finishes the study: no
-    trial or farm job runs twice to completion, none is missing, no metric is lost, and Optuna,
-    Tune and MLflow agree."""
+    the server. Then the driver is SIGKILLed mid-search, `privar resume` goes on and is
+    SIGKILLed mid-farm, and a second `privar resume` finishes the study, each resuming driver
+    without the dead one's output folder (as on another machine): no trial or farm job runs
+    twice to completion, none is missing, no metric is lost, and Optuna, Tune and MLflow
+    agree."""
     epochs = 4
     root = tmp_path / "mlflow"
     root.mkdir()
@@ -281,30 +270,39 @@ def test_a_study_outlives_its_processes_and_its_mlflow_server_dying(tmp_path: Pa
         time.sleep(OUTAGE_S - 5)  # the server takes a few seconds to come up
         server.start()
         away, said_while_away = time.monotonic() - down, len(driver.lines)
+        assert away >= OUTAGE_S - 5
+        # The search goes on once the server is back (its reports had waited): mid-search, the
+        # driver dies.
+        driver.wait_for(rf"epoch 3/{epochs}", after=said_while_away)
+        driver.kill()
+        assert not any("search done" in line for line in driver.lines), driver.output[-3000:]
+
+        shutil.rmtree(tmp_path / "out")  # the dead driver's own disk: resume reads the storage
+        driver = Driver(["resume", str(study), *flags], tmp_path)
         driver.wait_for(r"search done: 2 trials")
         driver.wait_for(r"farm: .*\[1/4 done")  # one farm job logged, three to go
         driver.kill()
-        assert away >= OUTAGE_S - 5
-        # The search was still logging when the server came back: its reports had waited.
-        search_done = next(i for i, line in enumerate(driver.lines) if "search done" in line)
-        assert search_done >= said_while_away, driver.output[-4000:]
         assert not any("[4/4 done" in line for line in driver.lines), driver.output[-3000:]
 
-        shutil.rmtree(tmp_path / "out")  # the first driver's own disk: resume reads the storage
+        shutil.rmtree(tmp_path / "out")
         p = subprocess.run([PRIVAR, "resume", str(study), *flags], capture_output=True,
                            text=True, cwd=tmp_path, timeout=400)  # fmt: skip
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-        # The jobs the first driver finished were kept: the resumed farm ran the rest.
+        # The jobs the dead driver finished were kept: the resumed farm ran the rest.
         assert int(re.search(r"farm: (\d) jobs for 2 encoders", p.stdout).group(1)) <= 3, p.stdout
         client = MlflowClient(server.uri)
         by_kind = _assert_complete(client, "dying", epochs, cut_off=True)
         trials = {t.data.tags["privar.trial"]: t for t in by_kind["trial"]}
-        # The killed trial went on from a checkpoint: its first epoch was trained once.
+        # Named by number in the order Optuna asked, across the drivers: t1 and t2.
+        assert sorted(t.info.run_name.split()[0] for t in trials.values()) == ["t1", "t2"]
+        # Every trial went on from a checkpoint after each kill: its first epoch was trained
+        # (and logged) once.
         (study_run,) = by_kind["study"]
         experiment = storage / "dying" / study_run.info.run_id
         tune_trials = _tune_trials(experiment)
-        assert _steps(client, trials[trial].info.run_id).count(0) == 1
-        assert tune_trials[trial]["num_failures"] == 1  # the kill landed mid-trial
+        for run in trials.values():
+            assert _steps(client, run.info.run_id).count(0) == 1
+        assert tune_trials[trial]["num_failures"] >= 1  # the worker's kill landed mid-trial
         assert {t["status"] for t in tune_trials.values()} == {"TERMINATED"}
         # Optuna holds each trial once, complete, with the values and params MLflow holds.
         with newest(f"{experiment}/searcher-state-*.pkl").open("rb") as f:
@@ -409,37 +407,48 @@ def _trial_at_second_epoch(driver: Driver, node: int, timeout_s: float = 300) ->
     raise AssertionError(f"no trial reported an epoch on that node:\n{driver.output[-4000:]}")
 
 
-def test_a_node_leaving_mid_study_hands_its_work_to_the_other(
+def _worker_of(node: subprocess.Popen, title: str, timeout_s: float = 300) -> int:
+    """The pid of a process of Ray node ``node`` running a task titled ``title``, once one
+    does."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if found := ray_workers(node.pid, title):
+            return next(iter(found))
+        time.sleep(0.1)
+    raise AssertionError(f"no {title} ran on node {node.pid} in {timeout_s} s")
+
+
+def test_nodes_leaving_mid_search_and_mid_farm_hand_their_work_to_the_others(
     mlflow_server: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """Two one-CPU nodes (the second in its own mount namespace, as in test_two_nodes.py), one
+    """Two one-CPU nodes (the others in their own mount namespace, as in test_two_nodes.py), one
     trial on each; the second node is SIGKILLed, every process of it, once its trial reported
     its second epoch: that trial goes on on the head from its checkpoint in the shared storage,
-    the farm runs on the head, and the study completes."""
+    the farm runs on the head, and the study completes. Then a third node joins, `privar farm`
+    attacks a trial's encoder on both nodes, and the third node is SIGKILLed while a farm job
+    runs on it: the job starts again on the head and the farm completes."""
     epochs = 6  # headroom: the trial must still be training when its node goes
     shared = Path(tempfile.mkdtemp(prefix="privar-shared-", dir="/tmp"))
     private = tmp_path_factory.getbasetemp()
     port = free_port()
     env = ray_env()
-    head = start_node(["--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=1",
-                       "--include-dashboard=false", f"--temp-dir={short_temp_dir()}"])  # fmt: skip
-    nodes = [head]
-    driver = None
+    nodes = [start_head(port)]
+    driver = farm = None
+
+    def join() -> subprocess.Popen:
+        nodes.append(start_private_worker(port, private, env))
+        wait_for_resource(f"127.0.0.1:{port}", "CPU", 2, env)
+        return nodes[-1]
+
     try:
         wait_for_port(port)
-        hide = f'mount -t tmpfs node2-private {private} && exec "$@"'
-        worker = start_node(
-            [f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", "--num-cpus=1"],
-            env, prefix=["unshare", "--mount", "--propagation", "private", "sh", "-c", hide, "sh"],
-        )  # fmt: skip
-        nodes.append(worker)
-        wait_for_resource(f"127.0.0.1:{port}", "CPU", 2, env)
+        worker = join()
         study = _study(tmp_path, "leaving", {"train.epochs": epochs,
                                              "data.cache_dir": str(tmp_path / "cache")},
                        data=shared / "synthetic")  # fmt: skip
-        driver = Driver(["run", str(study), "--address", f"127.0.0.1:{port}", "--tracking-uri",
-                         mlflow_server, "--storage", str(shared / "tune")], tmp_path,
-                        env)  # fmt: skip
+        address = ["--address", f"127.0.0.1:{port}", "--tracking-uri", mlflow_server]
+        driver = Driver(["run", str(study), *address, "--storage", str(shared / "tune")],
+                        tmp_path, env)  # fmt: skip
         moved = _trial_at_second_epoch(driver, worker.pid)
         client = MlflowClient(mlflow_server)
         before = {t.data.tags["privar.trial"]: t.data.tags["privar.node"]
@@ -450,9 +459,21 @@ def test_a_node_leaving_mid_study_hands_its_work_to_the_other(
         by_kind = _assert_complete(client, "leaving", epochs)
         (study_run,) = by_kind["study"]
         tune_trials = _tune_trials(shared / "tune" / "leaving" / study_run.info.run_id)
+
+        # Mid-farm: one job on the head, one on a third node, which dies while its job runs.
+        third = join()
+        encoder = client.download_artifacts(by_kind["trial"][0].info.run_id,
+                                            "encoder/encoder.pt", str(tmp_path))  # fmt: skip
+        farm = Driver(["farm", "--checkpoint", encoder, "--study", str(study), *address],
+                      tmp_path, env)  # fmt: skip
+        _worker_of(third, "ray::_located")
+        os.killpg(third.pid, signal.SIGKILL)
+        rc = farm.finish(600)
+        assert rc == 0, farm.output[-4000:]
     finally:
-        if driver is not None:
-            driver.kill()
+        for command in (driver, farm):
+            if command is not None:
+                command.kill()
         for node in reversed(nodes):
             stop_group(node)
         shutil.rmtree(shared, ignore_errors=True)
@@ -464,3 +485,20 @@ def test_a_node_leaving_mid_study_hands_its_work_to_the_other(
                   for r in by_kind[kind]}  # fmt: skip
     assert len(farm_nodes) == 1 and before[moved] not in farm_nodes, (farm_nodes, before)
     assert moved in tune_trials
+    # `privar farm --checkpoint` logged the file as its run's encoder, which the jobs downloaded.
+    (checkpoint,) = _runs(client, "leaving")["checkpoint"]
+    assert checkpoint.info.status == "FINISHED", farm.output[-3000:]
+    assert "privacy_acc_worst" in checkpoint.data.metrics
+    assert checkpoint.data.tags["privar.encoder_artifact"] == "encoder/encoder.pt"
+    assert [a.path for a in client.list_artifacts(checkpoint.info.run_id, "encoder")] == [
+        "encoder/encoder.pt"]  # fmt: skip
+    # The job the third node took started again on the head: both jobs FINISHED, once each,
+    # there; the farm said why.
+    assert "died with its node" in farm.output or "a node left" in farm.output, farm.output
+    jobs = [j for kind in ("adversary", "action") for j in _runs(client, "leaving")[kind]
+            if j.data.tags["mlflow.parentRunId"] == checkpoint.info.run_id]  # fmt: skip
+    assert sorted((j.data.tags["privar.kind"], j.info.status) for j in jobs) == [
+        ("action", "FINISHED"),
+        ("adversary", "FINISHED"),
+    ], farm.output[-3000:]
+    assert {j.data.tags["privar.node"] for j in jobs} == farm_nodes

@@ -16,6 +16,7 @@ from privar.farm.racing import (
     compute_fraction,
     keep,
     schedule,
+    score,
     survivors,
 )
 from privar.farm.run import Candidate, Farm
@@ -64,6 +65,17 @@ def test_survivors_are_the_best_in_their_original_order() -> None:
 def test_ties_go_to_the_second_figure_then_the_earlier_adversary() -> None:
     assert survivors([(0.5, 0.2), (0.5, 0.4), (0.1, 0.0)], 1) == [1]
     assert survivors([(0.5, 0.4), (0.5, 0.4), (0.5, 0.4)], 2) == [0, 1]
+
+
+def test_a_race_ranks_by_the_worst_case_then_accuracy_then_loss() -> None:
+    clip_vote = {"privacy_acc": 0.5, "privacy_acc_clip": 0.7, "privacy_nll": 1.0}
+    per_frame = {"privacy_acc": 0.6, "privacy_acc_clip": 0.6, "privacy_nll": 0.2}
+    assert score(clip_vote) == (0.7, 0.5, -1.0)
+    assert survivors([score(per_frame), score(clip_vote)], 1) == [1]  # 0.7 beats 0.6
+    # Both at chance: the one that learnt more (lower cross-entropy) goes on.
+    at_chance = [{"privacy_acc": 1 / 6, "privacy_acc_clip": 1 / 6, "privacy_nll": nll}
+                 for nll in (1.79, 1.70, 1.75)]  # fmt: skip
+    assert survivors([score(m) for m in at_chance], 1) == [1]
 
 
 @pytest.mark.parametrize(("key", "value", "says"), [
@@ -135,8 +147,8 @@ def test_a_racing_farm_stops_the_weaker_adversaries_and_logs_them(
         r.info.run_id, "racing_score")} for n, r in runs.items()}  # fmt: skip
     assert set(history[winner]) == {1, 2, 4}
     for n in names:
-        for epoch, score in history[n].items():
-            assert history[winner][epoch] >= score
+        for epoch, value in history[n].items():
+            assert history[winner][epoch] >= value
     # The winner went on from its state: its figures are the full farm's, bit for bit.
     for key in ("privacy_acc", "privacy_acc_clip"):
         assert runs[winner].data.metrics[key] == full_runs[winner].data.metrics[key]

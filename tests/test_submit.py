@@ -32,8 +32,11 @@ PRIVAR = str(BIN / "privar")
 def _study(folder: Path, name: str, epochs: int = 1) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.yaml"
-    # Relative paths: they resolve in the job's working directory on the cluster.
-    path.write_text(tiny_study(name, changes={"train.epochs": epochs}))
+    # Relative paths: they resolve in the job's working directory on the cluster. A farm of one
+    # adversary: what is tested here is the Jobs API, the farm is tested elsewhere.
+    path.write_text(tiny_study(name, changes={
+        "train.epochs": epochs, "farm.adversaries": ["baby2d"], "farm.reconstruction": None,
+        "farm.baselines": []}))  # fmt: skip
     return path
 
 

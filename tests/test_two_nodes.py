@@ -17,8 +17,8 @@ from conftest import free_port, tiny_study
 from ray_nodes import (
     BIN,
     ray_env,
-    short_temp_dir,
-    start_node,
+    start_head,
+    start_private_worker,
     stop_group,
     wait_for_port,
     wait_for_resource,
@@ -36,17 +36,12 @@ def test_a_study_on_two_nodes_with_separate_filesystems(
     private = tmp_path_factory.getbasetemp()
     port = free_port()
     env = ray_env()
-    head = start_node(["--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=1",
-                       "--include-dashboard=false", f"--temp-dir={short_temp_dir()}"])  # fmt: skip
+    head = start_head(port)
     nodes = [head]
     try:
         wait_for_port(port)
         # One CPU per node: the two trials run at once, so one of them runs on the worker.
-        hide = f'mount -t tmpfs node2-private {private} && exec "$@"'
-        nodes.append(start_node(
-            [f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", "--num-cpus=1"],
-            env, prefix=["unshare", "--mount", "--propagation", "private", "sh", "-c", hide, "sh"],
-        ))  # fmt: skip
+        nodes.append(start_private_worker(port, private, env))
         wait_for_resource(f"127.0.0.1:{port}", "CPU", 2, env)
         study = tmp_path / "twonodes.yaml"
         study.write_text(tiny_study("twonodes", shared / "synthetic", changes={

@@ -102,6 +102,18 @@ def capacity() -> Capacity:
     return Capacity(tuple(nodes), tuple(counted))
 
 
+def unplaced_bundles(pg: Any) -> set[int]:
+    """The bundles of placement group ``pg`` that sit on no alive node: their node left, and
+    the cluster has not placed them again (it cannot while the rest of the group holds what is
+    left). A task pinned to one of them waits until the bundle is placed again."""
+    import ray
+    from ray.util import placement_group_table
+
+    alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+    table = placement_group_table(pg)
+    return {i for i, node in table["bundles_to_node_id"].items() if node not in alive}
+
+
 def _reported_node_types() -> list[NodeType]:
     try:
         from ray._private.state import state

@@ -256,8 +256,8 @@ class FarmConfig:
     to ``racing_eta`` times as many epochs, and so on, the last one to ``epochs``; a race can
     miss an adversary that learns late (``benchmarks/racing_curves.py``), and a missed one makes
     the leak look smaller than it is. It is off by default because on the synthetic set it did
-    (``benchmarks/farm.py``: up to 0.08 below the full farm's worst case at 0.38 of its
-    adversary-epochs): ``racing: false`` trains every adversary ``epochs``. The reconstruction
+    (``benchmarks/farm.py``, seeds 0-2: up to 0.05 below the full farm's worst case at 0.43 of
+    its adversary-epochs): ``racing: false`` trains every adversary ``epochs``. The reconstruction
     attack and the fresh action model are never raced."""
 
     enabled: bool = True

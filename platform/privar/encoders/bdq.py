@@ -24,6 +24,9 @@ from privar.errors import UserError
 
 KERNEL_SIZE = 5  # "Window-size of the kernel is kept as 5x5" (Sec. 3.1)
 EPS = 1e-4  # the release's guard on the range and the scale
+# A learned sigma's floor, in pixels: the 5x5 kernel is then 98.5 % centre tap (no visible blur)
+# and its gradient in sigma is still alive; below about 0.2 px it vanishes (exp(-1 / 2 sigma^2)).
+SIGMA_MIN = 0.3
 
 
 class BDQ(Encoder):
@@ -55,7 +58,9 @@ class BDQ(Encoder):
     Like the release, each forward first projects the thresholds onto their valid set (clamp to
     [0, N-1], sort) in place, outside autograd: projected gradient descent, so a threshold that
     an optimizer step pushed out of range comes back with the next gradient instead of sitting
-    dead behind a clamp.
+    dead behind a clamp. A learned sigma is projected the same way onto ``[SIGMA_MIN, inf)``:
+    behind a clamp at zero, a sigma that one step (or Adam's momentum) pushed negative would get
+    no gradient again and the encoder would have lost its blur for good.
     """
 
     def __init__(
@@ -71,6 +76,8 @@ class BDQ(Encoder):
             raise ValueError(f"levels must be >= 2, got {levels}")
         if sigma <= 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
+        if learn_sigma and sigma < SIGMA_MIN:
+            raise ValueError(f"a learned sigma must be >= {SIGMA_MIN}, got {sigma}")
         self.levels = int(levels)
         self.hardness = hardness
         self.per_clip_norm = per_clip_norm
@@ -86,12 +93,12 @@ class BDQ(Encoder):
         return t - 1
 
     def kernel(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """The 5x5 blur kernel for the current sigma; differentiable in a learnable sigma.
-
-        The floor keeps a sigma driven to (or below) zero from dividing by zero: the kernel is
-        then a delta, i.e. no blur.
-        """
-        return ops.gaussian_kernel2d(self.sigma.clamp_min(1e-3), KERNEL_SIZE, dtype=dtype)
+        """The 5x5 blur kernel for the current sigma; differentiable in a learnable sigma, which
+        is first projected onto ``[SIGMA_MIN, inf)`` in place (see the class docstring)."""
+        if isinstance(self.sigma, nn.Parameter):
+            with torch.no_grad():
+                self.sigma.clamp_(min=SIGMA_MIN)
+        return ops.gaussian_kernel2d(self.sigma, KERNEL_SIZE, dtype=dtype)
 
     def _project_thresholds(self) -> torch.Tensor:
         # In place and outside autograd, as the release does (see the class docstring).

@@ -43,7 +43,7 @@ import ray
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from privar.cluster import capacity, waiting_for
+from privar.cluster import capacity, unplaced_bundles, waiting_for
 from privar.console import progress_note
 from privar.data.dataset import StudyData
 from privar.farm.attacks import (
@@ -62,11 +62,13 @@ from privar.farm.jobs import (
     aggregate,
     job_bundle,
 )
-from privar.farm.racing import Rung, survivors
+from privar.farm.racing import Rung, score, survivors
 from privar.farm.spec import FarmSpec
 from privar.resources import check_group, concurrency, describe
 from privar.tracking import Tracker
 from privar.tracking.runs import ADVERSARY, ENCODER, ERROR, NODE, RACING
+
+LOST_CHECK_S = 5.0  # how often a farm waiting on its tasks checks for bundles a node took away
 
 
 class Tally:
@@ -81,15 +83,6 @@ class Tally:
         self.done += 1
         note = progress_note(self.done, self.total, self.clock() - self.t0)
         return f"[{self.done}/{self.total} done, {note}]"
-
-
-def _score(metrics: dict[str, float]) -> tuple[float, float, float]:
-    """What a race ranks an adversary by: its worst-case figure (as :func:`aggregate` takes
-    it), then its per-frame accuracy, then its per-frame cross-entropy, lowest first: early
-    rungs often find every adversary at chance accuracy, and the loss still says which learnt
-    more (:func:`~privar.farm.attacks.frame_nll`)."""
-    return (max(metrics["privacy_acc"], metrics["privacy_acc_clip"]), metrics["privacy_acc"],
-            -metrics["privacy_nll"])  # fmt: skip
 
 
 @dataclass
@@ -158,13 +151,18 @@ class Farm:
         """Run ``calls`` ([(key, fn, args)]) as Ray tasks, each pinned to a free bundle of
         ``pg``, at most one per bundle, in the list's order; yields (key, (result, the id of
         the node it ran on) or the exception it ended with). The list is consumed in place:
-        calls the caller puts in it while iterating run too."""
+        calls the caller puts in it while iterating run too.
+
+        A bundle whose node left is not placed again while the rest of the group holds what is
+        left, and a task pinned to it (Ray's retry of one that ran there) would wait forever:
+        such tasks are cancelled and their calls go back to the front of the queue, for the
+        bundles that are still placed; a bundle placed again (a node joined) is used again."""
         f = self.spec
-        free, pending, queue = list(range(num_bundles)), {}, calls
+        free, pending, queue, lost = list(range(num_bundles)), {}, calls, set()
 
         def fill() -> None:
             while queue and free:
-                key, fn, args = queue.pop(0)
+                call = queue.pop(0)
                 bundle = free.pop()
                 ref = ray.remote(_located).options(
                     num_cpus=f.cpus_per_job, num_gpus=f.gpus_per_job,
@@ -173,22 +171,48 @@ class Farm:
                     scheduling_strategy=PlacementGroupSchedulingStrategy(
                         pg, placement_group_bundle_index=bundle,
                         placement_group_capture_child_tasks=True),
-                ).remote(fn, *args)  # fmt: skip
-                pending[ref] = (key, bundle)
+                ).remote(call[1], *call[2])  # fmt: skip
+                pending[ref] = (call, bundle)
 
         fill()
-        while pending:
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
-            key, bundle = pending.pop(ref)
-            free.append(bundle)
+        while pending or queue:
+            ready = []
+            if pending:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=LOST_CHECK_S)
+            else:
+                time.sleep(LOST_CHECK_S)  # every placed bundle's node left: wait for one back
+            if not ready:
+                now_lost = unplaced_bundles(pg)
+                free.extend(lost - now_lost)
+                free[:] = [b for b in free if b not in now_lost]
+                stranded = [ref for ref, (_, bundle) in pending.items() if bundle in now_lost]
+                for ref in stranded:
+                    ray.cancel(ref, force=True)
+                    queue.insert(0, pending.pop(ref)[0])
+                if now_lost - lost:
+                    self.say(f"  farm: a node left, taking {len(now_lost)} of {num_bundles} "
+                             f"slots; {len(stranded)} of its jobs start again on the "
+                             "others")  # fmt: skip
+                lost = now_lost
+                fill()
+                continue
+            call, bundle = pending.pop(ready[0])
             try:
-                result = ray.get(ref)
+                result = ray.get(ready[0])
             except Exception as e:  # retried f.retries times already
                 result = e
+            if isinstance(result, Exception) and bundle in unplaced_bundles(pg):
+                self.say("  farm: a job died with its node; it starts again on another")
+                lost.add(bundle)  # not a failure of its own
+                queue.insert(0, call)
+                fill()
+                continue
+            if bundle not in lost:
+                free.append(bundle)
             # The freed bundle takes its next call before the caller logs this one to MLflow:
             # no slot idles while the driver writes.
             fill()
-            yield key, result
+            yield call[0], result
             fill()  # the calls the caller added
 
     def attack(self, candidates: list[Candidate]) -> list[FarmResult]:
@@ -299,7 +323,7 @@ class Farm:
         else:
             (metrics, state), node = result
             race.seconds[name] = race.seconds.get(name, 0.0) + metrics["job_s"]
-            race.history.setdefault(name, []).append((until, _score(metrics)[0]))
+            race.history.setdefault(name, []).append((until, score(metrics)[0]))
             metrics = {**metrics, "job_s": race.seconds[name]}
             if last:
                 result = {**metrics, "racing_stopped": 0.0} if raced else metrics
@@ -314,7 +338,7 @@ class Farm:
         if last or len(race.waiting) < len(race.alive):
             return []
         names = race.alive  # the farm's order, which breaks ties
-        kept = [names[i] for i in survivors([_score(race.waiting[n][0]) for n in names],
+        kept = [names[i] for i in survivors([score(race.waiting[n][0]) for n in names],
                                             race.rungs[race.at + 1].alive)]  # fmt: skip
         for n in names:
             if n not in kept:
@@ -346,8 +370,8 @@ class Farm:
                 **({RACING: racing} if racing else {})}  # fmt: skip
         run_id = self.tracker.create_run(self.exp, kind, f"{kind}-{name}", c.run_id, tags)
         self.tracker.log_metrics(run_id, result)
-        for epoch, score in history:
-            self.tracker.log_metrics(run_id, {"racing_score": score}, step=epoch)
+        for epoch, value in history:
+            self.tracker.log_metrics(run_id, {"racing_score": value}, step=epoch)
         if failed:
             self.tracker.set_tags(run_id, {ERROR: failed[:500]})
         # Ended before it is said: a job the console calls done is one a resumed farm skips.
