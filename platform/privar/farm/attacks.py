@@ -70,6 +70,10 @@ def _encode(encoder: nn.Module, x: torch.Tensor, device: torch.device) -> torch.
         return encoder(x)
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
 def _check_epochs(epochs: int) -> None:
     if epochs < 1:
         raise ValueError(f"epochs: must be at least 1, got {epochs}")
@@ -143,11 +147,12 @@ def _fit_privacy(
     until: int,
     state: AdversaryState | None,
     **model_kw: Any,
-) -> tuple[nn.Module, AdversaryState]:
+) -> tuple[nn.Module, AdversaryState, list[float]]:
     """A privacy model trained on the frames of the (frozen) ``encoder``'s output on the train
     split, per-frame CE, cfg's optimiser and an lr schedule of ``epochs`` epochs: fresh (or
     ``state``'s, which goes on from its ``epoch``) up to epoch ``until``. Returned in eval mode,
-    with its state at ``until``: going on from it trains exactly as one unbroken run would."""
+    with its state at ``until``: going on from it trains exactly as one unbroken run would, and
+    the share of each epoch's training pass spent waiting for data (``Prefetch.wait_frac``)."""
     _check_epochs(epochs)
     if not (state.epoch if state else 0) < until <= epochs:
         raise ValueError(f"until: must be in ({state.epoch if state else 0}, {epochs}], "
@@ -157,12 +162,15 @@ def _fit_privacy(
     opt = make_optimizer(model.parameters(), cfg)
     if state is not None:
         _restore(state, model, opt, device)
+    waits = []
     for epoch in range(state.epoch if state else 0, until):
         set_lr(opt, epoch, cfg, epochs)
         model.train()
-        for b in batches(data, "train", True, epoch, cfg.batch_size, device):
+        feed = batches(data, "train", True, epoch, cfg.batch_size, device)
+        for b in feed:
             privacy_step(model, opt, _encode(encoder, b.x, device), b.privacy, device)
-    return model.eval(), _save(model, opt, until, device)
+        waits.append(feed.wait_frac)
+    return model.eval(), _save(model, opt, until, device), waits
 
 
 @torch.no_grad()
@@ -199,14 +207,16 @@ def _privacy_attack(
     """:func:`privacy_rung`, also handing back the trained privacy model (eval mode)."""
     torch.manual_seed(seed)
     with frozen(encoder, device) as enc:
-        model, saved = _fit_privacy(data, enc, model_name, num_classes, cfg, epochs, device,
-                                    pretrained, until or epochs, state, **model_kw)  # fmt: skip
+        model, saved, waits = _fit_privacy(data, enc, model_name, num_classes, cfg, epochs,
+                                           device, pretrained, until or epochs, state,
+                                           **model_kw)  # fmt: skip
         probs, labels = _privacy_probs(data, enc, model, device, cfg.batch_size)
     scores = {
         "privacy_acc": frame_accuracy(probs, labels),
         "privacy_acc_clip": clip_vote_accuracy(probs, labels),
         "privacy_nll": frame_nll(probs, labels),
         "epochs": saved.epoch,
+        "data_wait_frac": _mean(waits),
     }
     return model, scores, saved
 
@@ -227,7 +237,8 @@ def attack_privacy(
     it) from scratch, or from ``pretrained``, on the frozen ``encoder``'s output frames for
     ``epochs``; score it on the validation split's centre clips. Returns ``privacy_acc``
     (per-frame top-1, BDQ's), ``privacy_acc_clip`` (top-1 of the clip-averaged softmax), both in
-    [0, 1], ``privacy_nll`` (:func:`frame_nll`) and ``epochs``."""
+    [0, 1], ``privacy_nll`` (:func:`frame_nll`), ``epochs`` and ``data_wait_frac`` (the mean
+    over its epochs of the share of the training pass spent waiting for data)."""
     return _privacy_attack(data, encoder, model_name, num_classes, cfg, epochs, device,
                            pretrained, seed, **model_kw)[1]  # fmt: skip
 
@@ -315,7 +326,8 @@ def attack_reconstruction(
     an L1 loss to map the frozen ``encoder``'s output back to the raw frames
     (:func:`reconstruction_pair` says which), on the train split for ``epochs``. On the
     validation split's centre clips returns ``recon_psnr`` (dB, per frame, capped at
-    :data:`~privar.farm.metrics.PSNR_CAP_DB`), ``recon_ssim`` (in [-1, 1]), ``epochs`` and, with a
+    :data:`~privar.farm.metrics.PSNR_CAP_DB`), ``recon_ssim`` (in [-1, 1]), ``epochs``,
+    ``data_wait_frac`` (as :func:`attack_privacy`'s) and, with a
     ``judge`` (a privacy model trained on raw frames, :func:`train_raw_judge`),
     ``recon_privacy_acc``: its per-frame top-1 on the reconstructions; well above chance means
     the reconstruction brings identity back."""
@@ -328,10 +340,12 @@ def attack_reconstruction(
         model = create_reconstruction_model(recon_name, in_channels=in_channels, **model_kw)
         model = prepare_module(model, device)
         opt = make_optimizer(model.parameters(), cfg)
+        waits = []
         for epoch in range(epochs):
             set_lr(opt, epoch, cfg, epochs)
             model.train()
-            for b in batches(data, "train", True, epoch, cfg.batch_size, device):
+            feed = batches(data, "train", True, epoch, cfg.batch_size, device)
+            for b in feed:
                 z, target = reconstruction_pair(b.x, _encode(enc, b.x, device))
                 with autocast(device):
                     pred = model(z)
@@ -340,10 +354,11 @@ def attack_reconstruction(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+            waits.append(feed.wait_frac)
         model.eval()
         with frozen(judge, device) if judge is not None else nullcontext() as jud:
             scores = _score_reconstruction(data, enc, model, jud, device, cfg.batch_size)
-    return {**scores, "epochs": epochs}
+    return {**scores, "epochs": epochs, "data_wait_frac": _mean(waits)}
 
 
 @torch.no_grad()
@@ -393,14 +408,18 @@ def fresh_action(
 ) -> dict[str, float]:
     """Train a fresh action model ``model_name`` (from scratch, or ``pretrained``) on the frozen
     ``encoder``'s output for ``epochs`` with :func:`~privar.train.classifier.train_classifier`.
-    Returns ``action_acc_fresh`` (per clip, centre clip, validation split, in [0, 1]) and
-    ``epochs``."""
+    Returns ``action_acc_fresh`` (per clip, centre clip, validation split, in [0, 1]),
+    ``epochs`` and ``data_wait_frac`` (as :func:`attack_privacy`'s)."""
     _check_epochs(epochs)
     torch.manual_seed(seed)
     model = create_action_model(model_name, num_classes, pretrained=pretrained, **model_kw)
+    waits: list[float] = []
     with frozen(encoder, device) as enc:
-        metrics = train_classifier(data, enc, model, cfg, device, epochs=epochs)
-    return {"action_acc_fresh": metrics["action_acc"], "epochs": epochs}
+        metrics = train_classifier(
+            data, enc, model, cfg, device, epochs=epochs,
+            report=lambda _, m: waits.append(m["data_wait_frac"]))  # fmt: skip
+    return {"action_acc_fresh": metrics["action_acc"], "epochs": epochs,
+            "data_wait_frac": _mean(waits)}  # fmt: skip
 
 
 __all__ = [

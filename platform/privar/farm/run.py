@@ -265,7 +265,7 @@ class Farm:
                 for c, kind, name in judged:
                     result = {k: v for k, v in judges[name].items()
                               if k in ("privacy_acc", "privacy_acc_clip", "privacy_nll",
-                                       "epochs")}  # fmt: skip
+                                       "epochs", "data_wait_frac")}  # fmt: skip
                     self._log_job(c, kind, name, result, node=judges[name]["node"])
                     done[c.run_id][(kind, name)] = result
             self.say(f"  farm: {tally.total - tally.done} jobs for {len(candidates)} encoders "
