@@ -114,3 +114,21 @@ def test_attention_transfer_with_pre_stage(data: StudyData, tmp_path: Path) -> N
                         _privacy, CFG, att, CPU, tmp_path)  # fmt: skip
     assert {"action_acc", "privacy_acc", "teacher_action_acc", "loss"} <= set(m)
     assert (tmp_path / "attention_pretrain.pt").exists()
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_the_adversary_takes_privacy_steps_per_encoder_step(steps: int) -> None:
+    """One batch: the encoder and action model step once (Eq. 1), the privacy model ``steps``
+    times (Eq. 2), as Adam's step counts say."""
+    from privar.train.steps import adversarial_step
+
+    torch.manual_seed(0)
+    encoder, action, privacy = (create_encoder("bdq"), create_action_model("baby3d", 2),
+                                _privacy())  # fmt: skip
+    opt_et = torch.optim.Adam([*encoder.parameters(), *action.parameters()])
+    opt_p = torch.optim.Adam(privacy.parameters())
+    x, labels = torch.rand(2, 3, 4, 32, 32), torch.tensor([0, 1])
+    adversarial_step(encoder, action, privacy, opt_et, opt_p, x, labels, labels, 1.0, CPU,
+                     privacy_steps=steps)  # fmt: skip
+    assert {int(s["step"]) for s in opt_et.state.values()} == {1}
+    assert {int(s["step"]) for s in opt_p.state.values()} == {steps}

@@ -127,16 +127,21 @@ class TrainConfig:
 @dataclass(frozen=True)
 class AdversarialConfig:
     """BDQ (Sec. 3.2): minimise CE(action) - ``alpha`` * entropy(privacy); the privacy model is
-    re-initialised every ``privacy_reset_every`` epochs (Wu et al.'s restarts; 0 = never)."""
+    re-initialised every ``privacy_reset_every`` epochs (Wu et al.'s restarts; 0 = never) and
+    takes ``privacy_steps`` steps (Eq. 2) on each batch for the encoder's one: an adversary near
+    chance has a flat softmax, and Eq. 1's entropy then gives the encoder almost no gradient."""
 
     alpha: float = 1.0
     privacy_reset_every: int = 0
+    privacy_steps: int = 1
 
     def __post_init__(self) -> None:
         if self.alpha < 0:
             raise ValueError(f"alpha: must be >= 0, got {self.alpha}")
         if self.privacy_reset_every < 0:
             raise ValueError("privacy_reset_every: must be >= 0 (0 = never)")
+        if not 1 <= self.privacy_steps <= 100:
+            raise ValueError(f"privacy_steps: must be in 1..100, got {self.privacy_steps}")
 
 
 @dataclass(frozen=True)

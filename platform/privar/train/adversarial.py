@@ -3,7 +3,8 @@
 Every batch takes two steps:
   1. the privacy model P fixed, the encoder E and action model T minimise
      CE(T(E(V)), action) - alpha * entropy(P(E(V)))                          (Eq. 1)
-  2. E and T fixed, P minimises CE(P(E(V)), privacy) on the encoded frames   (Eq. 2)
+  2. E and T fixed, P minimises CE(P(E(V)), privacy) on the encoded frames   (Eq. 2),
+     ``privacy_steps`` times
 Optionally P is re-initialised every ``privacy_reset_every`` epochs (Wu et al.'s restarts), so
 the encoder cannot settle into fooling one stale adversary.
 """
@@ -74,7 +75,8 @@ def train_adversarial(
         feed = batches(data, "train", True, epoch, cfg.batch_size, device)
         for b in feed:
             loss = adversarial_step(encoder, action_model, privacy_model, opt_et, opt_p, b.x,
-                                    b.action, b.privacy, adv.alpha, device)  # fmt: skip
+                                    b.action, b.privacy, adv.alpha, device,
+                                    privacy_steps=adv.privacy_steps)  # fmt: skip
             total, steps = total + loss, steps + 1
 
         metrics = evaluate(data, encoder, device, cfg.batch_size, action_model, privacy_model)

@@ -82,12 +82,14 @@ def privacy_step(privacy_model: nn.Module, opt: torch.optim.Optimizer, z: torch.
 def adversarial_step(encoder: nn.Module, action_model: nn.Module, privacy_model: nn.Module,
                      opt_et: torch.optim.Optimizer, opt_p: torch.optim.Optimizer,
                      x: torch.Tensor, action: torch.Tensor, privacy: torch.Tensor, alpha: float,
-                     device: torch.device, amp: bool = True) -> float:  # fmt: skip
+                     device: torch.device, amp: bool = True,
+                     privacy_steps: int = 1) -> float:  # fmt: skip
     """BDQ's two updates on one batch ``x`` (B, C, T, H, W) in [0, 1] with labels ``action``,
     ``privacy`` (B,), under :func:`autocast` (``amp``); returns step 1's loss.
 
     1. P fixed, E and T minimise CE(T(E(x)), action) - alpha * entropy(P(E(x)))   (Eq. 1)
-    2. E and T fixed, P minimises CE on what the updated encoder shows it          (Eq. 2)
+    2. E and T fixed, P minimises CE on what the updated encoder shows it          (Eq. 2),
+       ``privacy_steps`` times
     """
     # P's weights get no gradient in step 1, but the entropy's gradient flows through P into E.
     privacy_model.requires_grad_(False)
@@ -101,5 +103,6 @@ def adversarial_step(encoder: nn.Module, action_model: nn.Module, privacy_model:
 
     with torch.no_grad(), autocast(device, amp):
         z = encoder(x)
-    privacy_step(privacy_model, opt_p, z, privacy, device, amp)
+    for _ in range(privacy_steps):
+        privacy_step(privacy_model, opt_p, z, privacy, device, amp)
     return float(loss.detach())
