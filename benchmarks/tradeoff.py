@@ -20,8 +20,8 @@ The claim it checks (issue "A study a researcher can read"): the largest alpha a
 the worst-case leak to at most 0.7 of alpha 0's, at a fresh action accuracy of at least 0.8 of
 the identity baseline's (means over seeds). ``--quick``: alphas 0 and 8 at 16 levels, seed 0.
 
-The full grid (alphas 0 1 8, levels 16 4, seeds 0-2: 21 jobs) took 561 s on this project's
-2-core machine with nothing else running (2050 s with other work beside it).
+The full grid (alphas 0 1 8, levels 16 4, seeds 0-2: 21 jobs) took 755 s on this project's
+2-core machine (smoke's ``privacy_steps: 4``; 561 s with 1 step, alone).
 """
 
 from __future__ import annotations
