@@ -239,13 +239,14 @@ def test_reconstruction_of_identity_beats_zeros(data: StudyData, judged: Judged)
                           "data_wait_frac"}  # fmt: skip
         assert math.isfinite(r["recon_psnr"]) and 0 < r["recon_psnr"] < PSNR_CAP_DB
         assert -1 <= r["recon_ssim"] <= 1 and 0 <= r["recon_privacy_acc"] <= 1
-    # Zeros leave the UNet the mean clip at best (~14 dB on this data); the identity also hands
-    # it the actor's colour and the texture (~18.5 dB after 8 epochs).
-    assert clear["recon_psnr"] > dark["recon_psnr"] + 2.0
-    assert clear["recon_ssim"] > dark["recon_ssim"]
+    # Zeros leave the UNet the mean clip at best (~14 dB on this data). The identity it undoes
+    # from the first step, through its global residual (~32 dB after 8 epochs; ~18 dB without
+    # the residual, and a judge then read no identity off the reconstructions).
+    assert clear["recon_psnr"] > 25.0 > dark["recon_psnr"]
+    assert clear["recon_ssim"] > 0.9 > dark["recon_ssim"]
     # From zeros, every clip gets the same reconstruction: the judge can only guess.
     assert dark["recon_privacy_acc"] == 0.5
-    assert clear["recon_privacy_acc"] > 0.5  # the colour comes back, and the judge reads it
+    assert clear["recon_privacy_acc"] >= 0.9  # raw frames back: the judge reads who it is
     assert _unchanged(judge, judge_state) and not judge.training
 
 
