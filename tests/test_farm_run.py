@@ -72,6 +72,10 @@ def test_a_crashing_candidate_fails_alone_and_finished_jobs_are_not_redone(
 
     assert children(good.run_id) == {"adversary": "FINISHED", "action": "FINISHED"}
     assert children(bad.run_id) == {"adversary": "FAILED", "action": "FAILED"}
+    # A job's run is logged after the job, yet the UI shows how long the job took.
+    for r in tracker.client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{good.run_id}'"):
+        took_ms, job_ms = r.info.end_time - r.info.start_time, 1000 * r.data.metrics["job_s"]
+        assert job_ms - 2 <= took_ms <= job_ms + 5000
     failed = tracker.client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{bad.run_id}'")
     assert all(r.data.tags["privar.error"] for r in failed)
     # The download worked; the junk file itself is what failed, named by run and artifact.

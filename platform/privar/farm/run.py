@@ -368,7 +368,9 @@ class Farm:
         ``racing_score`` at that step)."""
         tags = {ADVERSARY: name, ENCODER: c.label, **({NODE: node} if node else {}),
                 **({RACING: racing} if racing else {})}  # fmt: skip
-        run_id = self.tracker.create_run(self.exp, kind, f"{kind}-{name}", c.run_id, tags)
+        # Logged once the job is over: started job_s ago, so the UI shows how long it took.
+        start = time.time() - result["job_s"] if "job_s" in result else None
+        run_id = self.tracker.create_run(self.exp, kind, f"{kind}-{name}", c.run_id, tags, start)
         self.tracker.log_metrics(run_id, result)
         for epoch, value in history:
             self.tracker.log_metrics(run_id, {"racing_score": value}, step=epoch)

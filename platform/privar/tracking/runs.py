@@ -164,11 +164,16 @@ class Tracker:
         return experiment_id
 
     def create_run(self, experiment_id: str, kind: str, name: str, parent: str | None = None,
-                   tags: Mapping[str, str] | None = None) -> str:  # fmt: skip
+                   tags: Mapping[str, str] | None = None,
+                   start_time: float | None = None) -> str:  # fmt: skip
+        """A new RUNNING run; ``start_time`` (seconds since the epoch, default now) lets a run
+        logged after its work was done show that work's duration in the UI."""
         all_tags = {KIND: kind, **(tags or {})}
         if parent:
             all_tags[PARENT] = parent
-        run = self.client.create_run(experiment_id, tags=all_tags, run_name=name)
+        start_ms = None if start_time is None else int(start_time * 1000)
+        run = self.client.create_run(experiment_id, start_time=start_ms, tags=all_tags,
+                                     run_name=name)  # fmt: skip
         return run.info.run_id
 
     def find_runs(self, experiment_id: str, kind: str, parent: str | None = None,
