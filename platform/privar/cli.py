@@ -1,9 +1,10 @@
 """``privar``: the command line. It parses, and calls the command's recipe (``privar.recipes``).
 Errors a user can cause end in one line and exit code 2.
 
-The commands that start Ray (``run``, ``resume``, ``farm``, ``train``) show privar's lines and
-real errors only, unless ``--verbose`` asks for everything Ray, Tune, Ray Data, Optuna and MLflow
-print (:func:`privar.console.configure_console`, set before the recipe runs)."""
+The commands that start Ray (``run``, ``resume``, ``farm``, ``train``) or read encoders back from
+MLflow (``pareto``) show privar's lines and real errors only, unless ``--verbose`` asks for
+everything Ray, Tune, Ray Data, Optuna and MLflow print
+(:func:`privar.console.configure_console`, set before the recipe runs)."""
 
 from __future__ import annotations
 
@@ -258,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     par.add_argument("study", help="study file (YAML)")
     _tracking_flag(par)
     par.add_argument("--out", help="folder for pareto.csv and pareto.png (default: the run's)")
+    _verbose_flag(par)  # it downloads encoders from MLflow, whose progress bars are noise
     par.set_defaults(func=cmd_pareto)
 
     farm = sub.add_parser("farm", help="attack one encoder with the study's adversary farm")
@@ -332,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from privar.cluster import use_token_if_present
 
             use_token_if_present()
-        if hasattr(args, "verbose"):  # a command that starts Ray: before Ray and MLflow start
+        if hasattr(args, "verbose"):  # a command that starts Ray or reads MLflow: first
             from privar.console import configure_console
 
             configure_console(args.verbose)

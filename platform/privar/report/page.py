@@ -20,6 +20,7 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 1100px
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.id { font: 12px monospace; color: #555; word-break: break-all; min-width: 12ch; }
 figure { display: inline-block; margin: 0 1.5em 1.5em 0; vertical-align: top; }
 figcaption { font-weight: 600; margin-bottom: 4px; }
 img { image-rendering: pixelated; max-width: 100%; }
@@ -56,7 +57,7 @@ def _front_table(rows: Sequence[Row], metrics: tuple[str, str],
             (_number(metric(r, "privacy_acc")), "num"),
             (_number(metric(r, "recon_psnr"), "{:.2f}"), "num"),
             (", ".join(aliases.get(r["run_id"], ())), ""),
-            (str(r["run_id"]), ""),
+            (str(r["run_id"]), "id"),  # 32 hex digits: may break, never widen the page
         ]
         lines.append("<tr>" + "".join(f'<td class="{c}">{escape(t)}</td>' for t, c in cells)
                      + "</tr>")  # fmt: skip
