@@ -313,7 +313,7 @@ def test_set_overrides_are_validated_too(capsys) -> None:
         # the space is checked against the overridden study: identity takes no levels
         (
             "encoder.name=identity",
-            "smoke.yaml (with --set): search.space.encoder.params.levels: values[0] 4 makes an "
+            "smoke.yaml (with --set): search.space.encoder.params.levels: values[0] 2 makes an "
             "invalid study: encoder 'identity' has no parameter 'levels'",
         ),
         ("bogus", "--set 'bogus': expected key=value"),
