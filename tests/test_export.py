@@ -263,6 +263,15 @@ def test_select_front_ranks_tags_registers_and_reports(mlflow_server: str, tmp_p
     assert [rank(trials[i]) for i in (1, 2, 3)] == [1, 1, 2]
     assert rank(baselines["identity"]) == 1 and rank(baselines["downsample size=4"]) == 2
     assert rank(pruned) is None
+
+    # Each placed run's page says where it sits, and by what.
+    def note(run_id: str) -> str:
+        return tracker.client.get_run(run_id).data.tags.get("mlflow.note.content", "")
+
+    assert "on the Pareto front; action_acc_fresh 0.900, privacy_acc_worst 0.600" in note(trials[1])
+    assert "in Pareto layer 2 of 2" in note(trials[3])
+    assert "it would sit in Pareto layer 2 (they form 2)" in note(baselines["downsample size=4"])
+    assert note(pruned) == ""
     # Aliases, on the registry and as tags of the trials (knee: both extremes tie, the lower
     # leak wins).
     assert tracker.client.get_run(trials[1]).data.tags[ALIAS] == "pareto-1"

@@ -39,7 +39,7 @@ from privar import pareto, report
 from privar.encoders.artifact import fetch_encoder
 from privar.tracking.images import SAMPLES
 from privar.tracking.models import log_torch_model, model_version
-from privar.tracking.runs import ALIAS, ENCODER, ENCODER_SAVED, SEARCHED, TRIAL, Tracker
+from privar.tracking.runs import ALIAS, ENCODER, ENCODER_SAVED, NOTE, SEARCHED, TRIAL, Tracker
 
 FARMED = ("action_acc_fresh", "privacy_acc_worst")
 IN_LOOP = ("action_acc", "privacy_acc")
@@ -116,9 +116,11 @@ def select_front(tracker: Tracker, experiment_id: str, study_run: str, study_nam
     privacy_chance = study.get("privacy_chance", 0.0)
     rows = report.mark_front(rows)
     rank_rows(rows)
+    layers = max((r[RANK] for r in rows if r["kind"] == "trial"), default=0)
     for r in rows:
         if r[RANK]:
             tracker.log_metrics(r["run_id"], {RANK: r[RANK]})
+            tracker.set_tags(r["run_id"], {NOTE: describe_run(r, keys, layers)})
     front = report.front_rows(rows)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = report.write_csv(rows, out / "pareto.csv", keys)
@@ -175,6 +177,24 @@ def _samples(tracker: Tracker, run_ids: list[str]) -> dict[str, bytes]:
             except (MlflowException, OSError):
                 pass  # a run from before pictures were logged, or one that logged none
     return out
+
+
+def describe_run(row: dict, keys: tuple[str, str], layers: int) -> str:
+    """A placed trial's or baseline's description (its run page's): its Pareto layer among the
+    study's trials (which form ``layers`` layers), and the two metrics that placed it."""
+    rank = row[RANK]
+    if row["kind"] != "trial":
+        where = f"among the trials it would sit in Pareto layer {rank} (they form {layers})"
+    elif rank == 1:
+        where = "on the Pareto front"
+    else:
+        where = f"in Pareto layer {rank} of {layers}"
+    return (
+        f"{row['kind'].capitalize()} **{report.label(row)}** (encoder `{row['encoder']}`): "
+        f"{where}; {keys[0]} {row['action_acc']:.3f}, {keys[1]} {row['privacy_acc']:.3f}. "
+        f"Layer 1 is the front; each further layer is the front of the trials the layers "
+        f"before it leave (`pareto_rank`)."
+    )
 
 
 def describe_version(row: dict, aliases: list[str], keys: tuple[str, str],
