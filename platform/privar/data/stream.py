@@ -25,6 +25,7 @@ from privar.data.sampling import ClipSpec, clip_rng
 from privar.errors import BrokenVideo
 
 if TYPE_CHECKING:
+    import ray.data
     from ray.util.placement_group import PlacementGroup
 
     from privar.data.dataset import StudyData
@@ -108,6 +109,9 @@ class ClipStream:
                 "decoder": d.decoder,
             },
         )
+        (h, w), t = d.spec.size, d.spec.num_frames
+        if len(self.ids) * 3 * t * h * w <= FULL_WIDTH_MAX_BYTES:  # the pass's clips, uint8
+            _start_at_full_width(ds)
         yield from ds.iter_torch_batches(
             batch_size=self.batch_size, drop_last=False, collate_fn=_Collate()
         )
@@ -119,10 +123,11 @@ TASKS_PER_PASS, MOST_PER_TASK = 8, 64
 
 def videos_per_task(n: int, tasks: int = TASKS_PER_PASS, most: int = MOST_PER_TASK) -> int:
     """How many of a pass's ``n`` videos one Ray Data task decodes: the pass split into
-    ``tasks`` tasks, at most ``most`` videos each. Few large tasks amortise Ray's cost per task
-    (measured on 2 CPUs, 240 videos: 60 tasks of 4 kept 0.37 of raw decord per core, 8 tasks
-    0.63, ``benchmarks/data.py``); the cap bounds a task's output block (64 clips of 16 x 112 x
-    112 are 39 MB) and the wait for the first batch."""
+    ``tasks`` tasks, at most ``most`` videos each. Few large tasks amortise Ray's cost per task,
+    about 7 ms of the driver's CPU each (measured on 2 CPUs, one pass over 240 videos of 64
+    frames: 60 tasks of 4 kept 0.58-0.61 of raw decord per core, 8 tasks of 30 0.77-0.78); the
+    cap bounds a task's output block (64 clips of 16 x 112 x 112 are 39 MB) and the wait for
+    the first batch."""
     return max(1, min(most, -(-n // tasks)))
 
 
@@ -156,6 +161,7 @@ def decode_with_ray_data(records: Sequence[VideoRecord], folder: Path, size: tup
         fn_kwargs={"folder": str(folder), "size": size, "decoder": decoder},
         label_selector=here,
     )
+    _start_at_full_width(ds)
     return [{"path": records[row["video"]].path, "reason": row["reason"]}
             for row in ds.iter_rows() if not row["ok"]]  # fmt: skip
 
@@ -236,6 +242,29 @@ def _load_clips(
         "ok": ok,
         "reason": reasons,
     }
+
+
+#: A pass of clips up to this size (bytes, uint8) is decoded at full width from its start
+#: (:func:`_start_at_full_width`); a larger one keeps Ray Data's memory backpressure.
+FULL_WIDTH_MAX_BYTES = 1 << 30
+
+
+def _start_at_full_width(ds: ray.data.Dataset) -> None:
+    """Let ``ds`` run as many tasks at once as Ray has CPUs for, from its first second.
+
+    Ray Data 2.60 budgets each operator's tasks out of the resources that a new execution
+    learns from its autoscaling coordinator without waiting: the first answer is empty, and the
+    executor keeps it for a second. Until then every budget is zero and only Ray Data's
+    liveness rule starts tasks: one at a time, when none runs. A pass of a few hundred videos
+    on 2 CPUs ends within that second, so it decoded serially in one worker. Without the
+    budget, Ray core's CPU accounting (and the placement group of :func:`_schedule_in`) bounds
+    the running tasks; what the budget also did, hold tasks back while finished blocks wait
+    for the consumer, is lost, so a slow consumer lets a pass's clips wait in the object store.
+    Hence only for outputs that stay small: the cache fill's rows, and passes of clips up to
+    :data:`FULL_WIDTH_MAX_BYTES` (a longer pass hardly notices one slow second). Only this
+    dataset's own copy of the context changes; Ray Data calls the switch historical, so a
+    later Ray may drop it."""
+    ds.context.op_resource_reservation_enabled = False
 
 
 def _current_placement_group() -> PlacementGroup | None:
