@@ -16,10 +16,9 @@ Measured on this project's 2-CPU machine, nothing else running: ``pipeline_vs_ra
 Before the stream started its passes at full width (``_start_at_full_width`` in
 :mod:`privar.data.stream`), the same runs gave 0.33, 0.33 and 0.61: a short pass decoded in one
 worker, one task after another. Profiled with other work beside it, a pass of the default's 48
-videos took about 0.58 s: 0.05 s of Ray
-Data start-up before the first task runs, 0.49 s of decoding (the decode tasks use 0.87 s of CPU
-where raw decord uses 0.73 s, and the driver and Ray's own processes 0.17 s more), then 0.04 s for
-the last batches to reach the consumer.
+videos took about 0.58 s: 0.05 s of Ray Data start-up before the first task runs, 0.49 s of
+decoding (the decode tasks use 0.87 s of CPU where raw decord uses 0.73 s, and the driver and Ray's
+own processes 0.17 s more), then 0.04 s for the last batches to reach the consumer.
 """
 
 from __future__ import annotations
