@@ -134,7 +134,7 @@ def test_study_description_says_what_is_searched_on_what_data() -> None:
 
     text = study_description(load_study(STUDIES / "smoke.yaml"))
     parts = ("**smoke**", "scheme `adversarial`", "encoder `bdq`", "action model `baby3d`",
-             "`adversarial.alpha` in [0.1, 8] (log)", "`encoder.params.levels` in {4, 8, 16}",
+             "`adversarial.alpha` in [0.1, 32] (log)", "`encoder.params.levels` in {2, 4, 8, 16}",
              "`gp`, 8 trials", "`synthetic` at `privar-data/synthetic`",
              "8 frames, stride 1 at 32x32", "downsample size=8", "privacy_acc_worst")  # fmt: skip
     for part in parts:
