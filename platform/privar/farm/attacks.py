@@ -20,6 +20,7 @@ and its ``requires_grad`` flags and train/eval mode are restored afterwards; it 
 from __future__ import annotations
 
 import io
+import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -68,10 +69,6 @@ def _encode(encoder: nn.Module, x: torch.Tensor, device: torch.device) -> torch.
     """``x`` float (B, 3, T, H, W) in [0, 1] -> ``z`` (B, C, T', H', W'), no graph."""
     with torch.no_grad(), autocast(device):
         return encoder(x)
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
 
 
 def _check_epochs(epochs: int) -> None:
@@ -216,7 +213,7 @@ def _privacy_attack(
         "privacy_acc_clip": clip_vote_accuracy(probs, labels),
         "privacy_nll": frame_nll(probs, labels),
         "epochs": saved.epoch,
-        "data_wait_frac": _mean(waits),
+        "data_wait_frac": statistics.mean(waits),
     }
     return model, scores, saved
 
@@ -358,7 +355,7 @@ def attack_reconstruction(
         model.eval()
         with frozen(judge, device) if judge is not None else nullcontext() as jud:
             scores = _score_reconstruction(data, enc, model, jud, device, cfg.batch_size)
-    return {**scores, "epochs": epochs, "data_wait_frac": _mean(waits)}
+    return {**scores, "epochs": epochs, "data_wait_frac": statistics.mean(waits)}
 
 
 @torch.no_grad()
@@ -419,7 +416,7 @@ def fresh_action(
             data, enc, model, cfg, device, epochs=epochs,
             report=lambda _, m: waits.append(m["data_wait_frac"]))  # fmt: skip
     return {"action_acc_fresh": metrics["action_acc"], "epochs": epochs,
-            "data_wait_frac": _mean(waits)}  # fmt: skip
+            "data_wait_frac": statistics.mean(waits)}  # fmt: skip
 
 
 __all__ = [
