@@ -4,7 +4,6 @@ real `mlflow server` per session."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from privar.data.manifest import VideoRecord
 from privar.data.probe import probe_records
 from privar.data.sampling import ClipSpec
 from privar.data.writer import write_video
-from ray_nodes import stop_group
+from ray_nodes import free_port, stop_group
 
 # Frame i of a fixture video is filled with this grey level, so a test can tell which frames it
 # got back after lossy coding (x264 moves levels by a few units at most).
@@ -55,13 +54,6 @@ def ray_local() -> Iterator[dict]:
     resources = connect(num_cpus=2)
     yield resources
     disconnect()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (now)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_mlflow_server(root: Path, port: int) -> subprocess.Popen:

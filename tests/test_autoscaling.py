@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from conftest import free_port
-from ray_nodes import BIN, ray_env, short_temp_dir, start_node, stop_group, wait_for_port
+from ray_nodes import BIN, head_args, ray_env, start_node, stop_group, wait_for_port
 from test_cluster_resources import STUDY
 
 
@@ -50,9 +50,7 @@ def test_gpu_trials_make_the_autoscaler_add_a_worker(tmp_path: Path) -> None:
     config = home / "ray_bootstrap_config.yaml"
     config.write_text(yaml.safe_dump(fake_autoscaler_config(f"127.0.0.1:{port}")))
     env = ray_env(HOME=str(home), RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1")
-    head = start_node(["--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
-                       "--num-gpus=0", "--include-dashboard=false",
-                       f"--autoscaling-config={config}", f"--temp-dir={short_temp_dir()}"],
+    head = start_node([*head_args(port, 2), "--num-gpus=0", f"--autoscaling-config={config}"],
                       env)  # fmt: skip
     try:
         wait_for_port(port)

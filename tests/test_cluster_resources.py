@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port, tiny_study
-from ray_nodes import BIN, ray_env, short_temp_dir, start_node, stop_group, wait_for_port
+from ray_nodes import BIN, head_args, ray_env, start_node, stop_group, wait_for_port
 
 PRIVAR = str(BIN / "privar")
 
@@ -25,9 +25,7 @@ STUDY = tiny_study("gpu", changes={"search.concurrency": 4, "farm.reconstruction
 def one_gpu_head() -> Iterator[str]:
     """`ray start --head` with 4 CPUs and 1 logical GPU, stopped by its process group."""
     port = free_port()
-    node = start_node(["--head", f"--port={port}", "--node-ip-address=127.0.0.1",
-                       "--num-cpus=4", "--num-gpus=1", "--include-dashboard=false",
-                       f"--temp-dir={short_temp_dir()}"])  # fmt: skip
+    node = start_node([*head_args(port, 4), "--num-gpus=1"])
     try:
         wait_for_port(port)
         yield f"127.0.0.1:{port}"

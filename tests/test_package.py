@@ -25,3 +25,19 @@ def test_torch_ray_and_mlflow_import_beside_privar() -> None:
     code = "import privar, torch, ray, mlflow, decord, av, optuna; print('ok')"
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+
+
+def test_validating_a_study_and_starting_a_worker_skip_torchvision() -> None:
+    """Importing torchvision takes over a second (it pulls in torch._dynamo): the model
+    registries, the study checks and what a trial or farm worker imports leave it to the
+    builders of torchvision's models."""
+    code = ("import sys\n"
+            "import privar.models.action, privar.models.privacy, privar.models.stat\n"
+            "import privar.validate, privar.farm.run, privar.search.trial\n"
+            "from privar.models import ACTION_MODELS\n"
+            "ACTION_MODELS.create('baby3d', num_classes=2)\n"
+            "print('torchvision' in sys.modules)\n"
+            "ACTION_MODELS.create('r3d_18', num_classes=2)\n"
+            "print('torchvision' in sys.modules)\n")  # fmt: skip
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert p.stdout.split() == ["False", "True"], p.stderr[-2000:]

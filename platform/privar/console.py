@@ -3,10 +3,11 @@
 A command that starts Ray calls :func:`configure_console` first. Unless it asks for
 ``--verbose``, the console then shows privar's own lines and real errors only: not the output of
 Ray's workers (``log_to_driver``), Ray's, Tune's and Ray Data's INFO and WARNING lines and
-progress bars, Optuna's INFO lines, MLflow's INFO lines and download bars, or the library
-warnings a user can do nothing about. A trial or farm job that fails still says so, in privar's
-lines, with its error. Long work says how far it got with :func:`progress_note` (elapsed time and
-an estimate of what is left, from :func:`time_left`, pure arithmetic).
+progress bars, Optuna's INFO lines, MLflow's INFO lines, download bars and links to each run it
+ends, or the library warnings a user can do nothing about. A trial or farm job that fails still
+says so, in privar's lines, with its error. Long work says how far it got with
+:func:`progress_note` (elapsed time and an estimate of what is left, from :func:`time_left`,
+pure arithmetic).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _verbose: bool | None = None
 QUIET_ENV = {
     "MLFLOW_LOGGING_LEVEL": "WARNING",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # "View run ... at:" as every run ends
     "RAY_DATA_DISABLE_PROGRESS_BARS": "1",
     "TORCH_LOGS": "-export",  # torch.export's notes on shapes it specialised, when exporting
 }

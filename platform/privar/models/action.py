@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models import video
 
 from privar.models import ACTION_MODELS
 from privar.models.weights import load_pretrained
@@ -24,6 +23,8 @@ from privar.models.weights import load_pretrained
 def _video_resnet(arch: str, num_classes: int, pretrained: str | None) -> nn.Module:
     # Built with weights=None so nothing downloads here; load_pretrained fetches the Kinetics-400
     # weights only for pretrained="torchvision" and drops their 400-way head if num_classes differs.
+    from torchvision.models import video  # lazily: see privar.models.privacy
+
     model = getattr(video, arch)(weights=None, num_classes=num_classes)
     return load_pretrained(model, pretrained, name=arch, head=("fc.",))
 

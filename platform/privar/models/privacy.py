@@ -20,15 +20,17 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-import torchvision.models as tvm
 from torch import nn
-from torchvision.models.vision_transformer import interpolate_embeddings
 
 from privar.errors import UserError
 from privar.models import PRIVACY_MODELS
 from privar.models.action import MeanMaxPool
 from privar.models.weights import StateDict, load_pretrained
 from privar.study import DataConfig
+
+# torchvision is imported inside the builders that use it, here and in the other model modules:
+# importing it takes 1.3 s on 2 cores (it pulls in torch._dynamo), which every CLI call and every
+# Ray worker would pay whether or not it builds a torchvision model.
 
 #: The ten adversaries of BDQ Sec. 5.2 (Fig. 5), all ImageNet-initialised there.
 DEFAULT_ADVERSARIES: tuple[str, ...] = (
@@ -65,6 +67,8 @@ def _register_torchvision(arch: str) -> None:
     def factory(num_classes: int, pretrained: str | None = None) -> nn.Module:
         # weights=None: nothing downloads here; "torchvision" weights come through
         # load_pretrained, which keeps the fresh num_classes head.
+        import torchvision.models as tvm
+
         model = getattr(tvm, arch)(weights=None, num_classes=num_classes)
         return load_pretrained(model, pretrained, name=arch, head=(_HEADS[arch],))
 
@@ -91,6 +95,9 @@ def vit_b_16(num_classes: int, pretrained: str | None = None, image_size: int = 
     patch = 16
     if image_size < patch or image_size % patch:
         raise UserError(f"vit_b_16: image_size {image_size} must be a multiple of {patch}")
+    import torchvision.models as tvm
+    from torchvision.models.vision_transformer import interpolate_embeddings
+
     model = tvm.vit_b_16(weights=None, image_size=image_size, num_classes=num_classes)
 
     def resize_positions(state: StateDict, model: nn.Module) -> StateDict:

@@ -32,7 +32,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torchvision.models import resnet34, video
 
 from privar.models import ACTION_MODELS
 from privar.models.weights import StateDict, load_pretrained
@@ -215,6 +214,8 @@ def stat_resnet34(
 ) -> nn.Module:
     """2D ResNet-34 per frame, K segments: ``(B, 3, K * F, H, W)`` -> ``(B, num_classes)``.
     ``pretrained="torchvision"`` loads ImageNet weights into the backbone."""
+    from torchvision.models import resnet34  # lazily: see privar.models.privacy
+
     backbone = resnet34(weights=None)
     backbone.fc = nn.Identity()  # the classifier acts on the attention-weighted video feature
     model = StatNet(backbone, 512, num_classes, num_segments, frames_per_segment, False, dropout)
@@ -231,6 +232,8 @@ def stat_r2plus1d_18(
 ) -> nn.Module:
     """R(2+1)D-18 per segment of F frames: ``(B, 3, K * F, H, W)`` -> ``(B, num_classes)``.
     ``pretrained="torchvision"`` loads Kinetics-400 weights into the backbone."""
+    from torchvision.models import video
+
     backbone = video.r2plus1d_18(weights=None)
     backbone.fc = nn.Identity()
     model = StatNet(backbone, 512, num_classes, num_segments, frames_per_segment, True, dropout)

@@ -21,13 +21,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from torchvision.models import WeightsEnum, get_model_weights
 
 from privar.errors import UserError
+
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
 
 StateDict = dict[str, torch.Tensor]
 #: ``convert(state, model) -> state``: adapts a loaded state dict to the model (inflation, ...).
@@ -63,6 +65,8 @@ def torchvision_weights(name: str) -> WeightsEnum:
     (e.g. ``ResNet50_Weights.IMAGENET1K_V2`` for ``i3d_r50``). Downloads nothing."""
     if name not in TORCHVISION_SOURCES:
         raise UserError(f"model {name!r} has no torchvision weights; pass a state-dict file path")
+    from torchvision.models import get_model_weights  # lazily: see privar.models.privacy
+
     return get_model_weights(TORCHVISION_SOURCES[name]).DEFAULT
 
 

@@ -226,6 +226,13 @@ def run_search(spec: SearchSpec, data: StudyData, ctx: SearchContext, resume: bo
     # A trial checkpoints with every epoch's report, and Tune then saves its own state; on
     # seconds-long baby epochs Tune warns about that at every epoch. Real epochs are minutes.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Tune deletes a trial's older checkpoint as it registers a new one, but saves its own state
+    # (what `privar resume` restores from) only now and then: a driver killed in between left a
+    # state naming a deleted checkpoint ("Could not recover from checkpoint as it does not exist
+    # on storage anymore", seen in test_faults.py). So Tune's state is saved at every step of its
+    # loop, and each trial keeps its last two checkpoints: the state on storage always names one
+    # that exists. The state is small (trial records, Optuna's trials); real epochs are minutes.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
     ctx.folder.mkdir(parents=True, exist_ok=True)
     s, bundles = spec.search, trial_bundles(spec.resources)
     cap = capacity()
@@ -238,7 +245,7 @@ def run_search(spec: SearchSpec, data: StudyData, ctx: SearchContext, resume: bo
         name=name, storage_path=storage, verbose=0,
         callbacks=[_Progress(spec.epochs, s.num_trials), _Waiting(bundles, cap)],
         failure_config=tune.FailureConfig(max_failures=1),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
     )  # fmt: skip
     trainable = _trainable(spec, data, ctx)
     quiet_optuna()  # before Optuna says it created its study
