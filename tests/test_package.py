@@ -22,7 +22,9 @@ def test_platform_is_still_the_standard_library() -> None:
 
 
 def test_torch_ray_and_mlflow_import_beside_privar() -> None:
-    code = "import privar, torch, ray, mlflow, decord, av, optuna; print('ok')"
+    # greenlet: without it Optuna's GP sampler warns on the console and optimises one start at
+    # a time
+    code = "import privar, torch, ray, mlflow, decord, av, optuna, greenlet; print('ok')"
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
 

@@ -227,12 +227,13 @@ def run_search(spec: SearchSpec, data: StudyData, ctx: SearchContext, resume: bo
     # seconds-long baby epochs Tune warns about that at every epoch. Real epochs are minutes.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Tune deletes a trial's older checkpoint as it registers a new one, but saves its own state
-    # (what `privar resume` restores from) only now and then: a driver killed in between left a
-    # state naming a deleted checkpoint ("Could not recover from checkpoint as it does not exist
-    # on storage anymore", seen in test_faults.py). So Tune's state is saved at every step of its
-    # loop, and each trial keeps its last two checkpoints: the state on storage always names one
-    # that exists. The state is small (trial records, Optuna's trials); real epochs are minutes.
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
+    # (what `privar resume` restores from) only every 10 s or so: a driver killed in between left
+    # a state naming a deleted checkpoint ("Could not recover from checkpoint as it does not
+    # exist on storage anymore", seen in test_faults.py). So each trial keeps its last two
+    # checkpoints and Tune saves its state every second (not at every step of its loop, ten a
+    # second): once an epoch takes more than a second, the state on storage names a checkpoint
+    # that still exists when the next one deletes the oldest.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     ctx.folder.mkdir(parents=True, exist_ok=True)
     s, bundles = spec.search, trial_bundles(spec.resources)
     cap = capacity()
