@@ -33,14 +33,6 @@ def frame_levels(clip: np.ndarray) -> list[int]:
     return [round(float(f.mean()) / LEVEL_STEP) for f in clip]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files holding ``slow`` tests (the cluster and fault tests, up to minutes each) first, in
-    their own order: the two workers (``-n 2 --dist loadfile``) start on the long files and fill
-    in with the short ones, instead of one worker meeting a five-minute file at the end."""
-    slow = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow)  # stable: each file's order is kept
-
-
 @pytest.fixture
 def make_video(tmp_path: Path) -> Callable[..., str]:
     """``make_video(name, num_frames=12, size=(32, 40))`` writes a real H.264 file whose frame
