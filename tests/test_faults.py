@@ -32,6 +32,7 @@ from conftest import free_port, start_mlflow_server, tiny_study
 from privar.data.dataset import StudyData
 from privar.farm.run import Candidate, Farm
 from privar.recipes.common import farm_spec
+from privar.search.scratch import parse_name, scratch_root
 from privar.study import EncoderConfig, FarmConfig, Study, TrainConfig
 from privar.tracking import Tracker
 from ray_nodes import (
@@ -240,6 +241,13 @@ class MlflowServer:
         self.proc.wait()
 
 
+def _scratch_owners() -> set[tuple[str, int]]:
+    """(trial id, pid) of every trial scratch folder on this node, other tests' too."""
+    root = scratch_root()
+    owners = [parse_name(p.name) for p in root.iterdir()] if root.is_dir() else []
+    return {(o.trial, o.pid) for o in owners if o is not None}
+
+
 def test_a_study_outlives_its_processes_and_its_mlflow_server_dying(tmp_path: Path) -> None:
     """At a trial's second epoch its worker is SIGKILLed and the MLflow server killed, back
     ~30 s later: the trial goes on from its checkpoint and the reports made meanwhile wait for
@@ -264,6 +272,7 @@ def test_a_study_outlives_its_processes_and_its_mlflow_server_dying(tmp_path: Pa
         workers = ray_workers(driver.proc.pid, "ray::ImplicitFunc")
         victims = [pid for pid, cwd in workers.items() if trial in cwd]
         assert len(victims) == 1, (trial, workers)
+        assert (trial, victims[0]) in _scratch_owners(), "the trial's scratch folder is elsewhere"
         os.kill(victims[0], signal.SIGKILL)
         server.kill()
         down = time.monotonic()
@@ -304,6 +313,8 @@ def test_a_study_outlives_its_processes_and_its_mlflow_server_dying(tmp_path: Pa
             assert _steps(client, run.info.run_id).count(0) == 1
         assert tune_trials[trial]["num_failures"] >= 1  # the worker's kill landed mid-trial
         assert {t["status"] for t in tune_trials.values()} == {"TERMINATED"}
+        # The killed trials' scratch folders were swept by the trials after them.
+        assert not {t for t, _ in _scratch_owners()} & set(tune_trials)
         # Optuna holds each trial once, complete, with the values and params MLflow holds.
         with newest(f"{experiment}/searcher-state-*.pkl").open("rb") as f:
             searcher = pickle.load(f)

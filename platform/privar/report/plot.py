@@ -144,5 +144,7 @@ def draw_front(
     # Room at the edges for the labels (annotations do not widen the axes).
     ax.margins(x=0.2, y=0.08)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    # Beside the axes, not in them: any corner of the axes can hold a point (a baseline at chance
+    # action sits in the lower right).
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     _annotate(ax, labelled)

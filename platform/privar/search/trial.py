@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from ray import tune
 from privar.data.dataset import StudyData, eval_split
 from privar.data.stream import ClipStream
 from privar.encoders.artifact import ENCODER_FILE, log_encoder, save_encoder
+from privar.search.scratch import make_folder
 from privar.search.space import decode
 from privar.search.spec import SearchSpec
 from privar.tracking import Tracker
@@ -140,8 +140,9 @@ def train_trial(config: dict[str, Any], *, search: SearchSpec, data: StudyData,
     tracker.set_tags(run_id, {NODE: ray.get_runtime_context().get_node_id()})
     data.ensure_cache()  # this node's copy of the clip cache, decoded here if it has none
     # Training checkpoints go to this node's disk, and with every epoch's report to Tune, which
-    # keeps them in the search's storage: a trial resumed on another node starts from there.
-    folder = Path(tempfile.mkdtemp(prefix=f"privar-{trial_id}-"))
+    # keeps them in the search's storage: a trial resumed on another node starts from there. The
+    # folder is named for this process, so a later trial removes it if this one is SIGKILLed.
+    folder = make_folder(trial_id)
     restored = tune.get_checkpoint()
     if restored is not None:
         with restored.as_directory() as saved:

@@ -1,0 +1,114 @@
+"""Trials' scratch folders: the sweep removes those whose owning process is gone or whose pid now
+belongs to another process, and nothing else; owners are real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from privar.search.scratch import (
+    Owner,
+    folder_name,
+    make_folder,
+    owner_alive,
+    parse_name,
+    process_start,
+    sweep,
+)
+
+
+def _folder(root: Path, trial: str, pid: int, start: int) -> Path:
+    """A folder as a trial owned by ``pid`` (started at ``start``) makes it, with a file in it."""
+    root.mkdir(exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=folder_name(trial, pid, start), dir=root))
+    (folder / "checkpoint.pt").write_bytes(b"x")
+    return folder
+
+
+@pytest.fixture
+def child() -> Iterator[subprocess.Popen]:
+    """A live child process of this test, SIGKILLed at the end if it still runs."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_name_records_its_owner() -> None:
+    name = folder_name("ab12_00003", 4321, 987654) + "k3_x9q2z"  # mkdtemp's suffix: no "-"
+    assert parse_name(name) == Owner("ab12_00003", 4321, 987654)
+    for other in ("ab12", "ab12-4321-987654", "privar-ab12-x-1-abc", ".ab12-1-2-x-", "a-1-2-"):
+        assert parse_name(other) is None, other
+
+
+def test_a_folder_of_an_exited_process_is_swept(child: subprocess.Popen, tmp_path: Path) -> None:
+    start = process_start(child.pid)
+    assert start is not None
+    folder = _folder(tmp_path, "dead1", child.pid, start)
+    assert owner_alive(parse_name(folder.name))
+    assert sweep(tmp_path) == []
+    child.kill()
+    child.wait()
+    assert not owner_alive(parse_name(folder.name))
+    assert sweep(tmp_path) == [folder]
+    assert not folder.exists()
+
+
+def test_a_folder_of_a_killed_unreaped_process_is_swept(child: subprocess.Popen,
+                                                        tmp_path: Path) -> None:  # fmt: skip
+    """SIGKILLed but not yet waited for: a zombie, still in /proc, runs nothing."""
+    folder = _folder(tmp_path, "zombie", child.pid, process_start(child.pid))
+    os.kill(child.pid, signal.SIGKILL)
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # dead, left unreaped
+    assert Path(f"/proc/{child.pid}").exists()
+    assert sweep(tmp_path) == [folder]
+
+
+def test_a_live_owners_folder_is_kept(tmp_path: Path) -> None:
+    pid = os.getpid()
+    folder = _folder(tmp_path, "live1", pid, process_start(pid))
+    assert sweep(tmp_path) == []
+    assert (folder / "checkpoint.pt").exists()
+
+
+def test_a_reused_pid_does_not_keep_a_folder(tmp_path: Path) -> None:
+    """The pid is alive but started at another time: another process has it now."""
+    pid = os.getpid()
+    folder = _folder(tmp_path, "reused", pid, process_start(pid) + 1)
+    assert sweep(tmp_path) == [folder]
+
+
+def test_what_is_not_a_trial_folder_is_never_touched(tmp_path: Path) -> None:
+    dead = 2**22 + 1  # above the largest pid Linux gives: never a process
+    assert process_start(dead) is None
+    file = tmp_path / folder_name("afile", dead, 5)
+    file.write_text("mine")
+    other = tmp_path / "notes"
+    other.mkdir()
+    target = _folder(tmp_path / "elsewhere", "linked", dead, 5)
+    link = tmp_path / f"{folder_name('linked', dead, 5)}abc"
+    link.symlink_to(target)
+    swept = _folder(tmp_path, "gone", dead, 5)
+    assert sweep(tmp_path) == [swept]
+    assert file.read_text() == "mine" and other.is_dir() and link.is_symlink() and target.is_dir()
+
+
+def test_the_sweep_is_safe_without_a_root(tmp_path: Path) -> None:
+    assert sweep(tmp_path / "missing") == []
+
+
+def test_a_new_folder_is_this_processs_and_sweeps_the_dead(tmp_path: Path) -> None:
+    root = tmp_path / "trials"
+    stale = _folder(root, "t1", 2**22 + 1, 5)
+    folder = make_folder("t2", root)
+    assert folder.parent == root and not stale.exists()
+    assert parse_name(folder.name) == Owner("t2", os.getpid(), process_start(os.getpid()))
+    assert sweep(root) == [] and folder.is_dir()
