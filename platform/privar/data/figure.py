@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-ACTIONS = ("walk", "run", "wave", "jump", "clap", "box", "kick")
+# The first five are the default set's: "read" and "show" are the pair told apart by fine detail.
+ACTIONS = ("walk", "run", "jump", "read", "show", "wave", "clap", "box", "kick")
 PATTERNS = ("plain", "hstripes", "vstripes", "checker")
 SKIN = ((224, 187, 160), (198, 145, 110), (150, 100, 70), (100, 66, 46))
 HAIR = ((40, 30, 25), (110, 70, 35), (215, 190, 120), (150, 150, 150), (160, 50, 30))
@@ -33,6 +34,15 @@ ARM_LEN, ARM_R, LEG_LEN, LEG_R = 0.33, 0.045, 0.42, 0.055
 # (base frequency in cycles per frame, before the per-clip speed factor)
 FREQ = {"walk": 1 / 16, "run": 1 / 7, "wave": 1 / 8, "jump": 1 / 12, "clap": 1 / 6, "box": 1 / 8}
 FREQ["kick"] = 1 / 10
+FREQ["read"] = FREQ["show"] = 1 / 12
+# What the right hand holds in "read" and "show": a sheet, width and height in figure units,
+# with lines of print (cycles over its height: at the smoke study's 32 x 32 frames a period of
+# 2.2-2.8 px, which BDQ's 5 x 5 blur at its initial sigma of 3 px passes at 12 % or less) or blank.
+# Both sheets have the same mean colour and the same edges, so only the fine lines tell "read"
+# from "show": an encoder that blurs them away loses the pair, one that keeps them keeps more of
+# the actor's look too.
+HELD = {"read": (0.2, 0.26, 2.0), "show": (0.2, 0.26, 0.0)}
+PAPER, INK = np.array((235.0, 232.0, 220.0)), np.array((40.0, 40.0, 50.0))
 
 
 @dataclass(frozen=True)
@@ -201,6 +211,9 @@ def pose(action: str, t: float, speed: float = 1.0, amp: float = 1.0, phase: flo
         return Pose((1.6, 1.6), (0.55 + 0.45 * amp * up, 0.55 + 0.45 * amp * down), legs=(0.2, 0.2))
     if action == "kick":  # the right leg kicks out sideways
         return Pose((0.4, 0.4), legs=(0.06, 0.06 + 1.0 * amp * up))
+    if action in HELD:  # the right hand lifts the sheet out to the side, up and back
+        lift = (1 - np.cos(phi)) / 2
+        return Pose((0.15, 0.2 + 1.9 * amp * lift), arm_len=(1.0, 1 - 0.3 * lift))
     raise ValueError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
 
 
@@ -217,9 +230,11 @@ def _cover(d: np.ndarray) -> np.ndarray:
     return np.clip(0.5 - d, 0.0, 1.0)[..., None]
 
 
-def render_frame(app: Appearance, p: Pose, nz: Nuisance, limb: np.ndarray | None = None):
+def render_frame(app: Appearance, p: Pose, nz: Nuisance, limb: np.ndarray | None = None,
+                 held: tuple[float, float, float] | None = None):  # fmt: skip
     """One noiseless, unlit frame as float (H, W, 3) in 0..255, painted back to front: background,
-    limbs, torso, head. ``limb`` overrides the limbs' colour and texture (the control)."""
+    limbs, torso, head, and what the right hand holds (``held``, an entry of :data:`HELD`).
+    ``limb`` overrides the limbs' colour and texture (the control)."""
     height, width, _ = nz.background.shape
     py, px = np.mgrid[0:height, 0:width].astype(np.float32)
     u = nz.unit
@@ -276,6 +291,14 @@ def render_frame(app: Appearance, p: Pose, nz: Nuisance, limb: np.ndarray | None
     k = np.hypot((px - cx) / (0.85 * hr), (py - hy) / hr)
     hair = np.clip(0.5 - (py - (hy - 0.35 * hr)), 0, 1)[..., None]
     paint(_cover((k - 1) * 0.85 * hr), hair * np.array(app.hair) + (1 - hair) * np.array(app.skin))
+    if held is not None:  # in front of everything, upright, centred on the right hand
+        (w, h, cycles), (hx, hy) = held, hand  # the loop ends on the right arm
+        v = (py - hy) / (h * u)  # -0.5..0.5 over the sheet's height
+        # Lines in a cos^2 window: zero at the top and bottom, so the sheet's edges and mean
+        # colour are those of the blank one (no coarse cue to the lines).
+        lines = np.clip(2 * np.sin(2 * np.pi * cycles * v), -1, 1) * np.cos(np.pi * v) ** 2
+        colour = (INK + PAPER) / 2 + (PAPER - INK) / 2 * lines[..., None]
+        paint(_cover(np.maximum(np.abs(px - hx) - w / 2 * u, np.abs(py - hy) - h / 2 * u)), colour)
     return img
 
 
@@ -289,7 +312,8 @@ def render_clip(app: Appearance, action: str, nz: Nuisance, num_frames: int, lim
     for t in range(num_frames):
         sway = app.sway * np.sin(2 * np.pi * FREQ["walk"] * speed * t + nz.phase)
         p = pose(action, t, speed, amp, nz.phase)
-        frames.append(render_frame(app, replace(p, dx=p.dx + sway), nz, limb) * light)
+        frame = render_frame(app, replace(p, dx=p.dx + sway), nz, limb, HELD.get(action))
+        frames.append(frame * light)
     clean = np.stack(frames)
     noise = np.random.default_rng(nz.noise_seed).normal(0.0, nz.noise, clean.shape)
     return np.clip(np.rint(clean + noise), 0, 255).astype(np.uint8)

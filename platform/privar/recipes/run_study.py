@@ -109,7 +109,7 @@ def run_study(path: str, address: str | None = None, tracking_uri: str | None = 
     say(f"  MLflow experiment {study.name} ({experiment_id}), study run {study_run}")
     ctx = SearchContext(tracker, experiment_id, study_run, folder)
     try:
-        status = _search_farm_front(study, data, ctx, resume, t0, say)
+        status = _search_farm_front(study, data, ctx, resume, say)
     except BaseException as e:  # interrupted or broken: no run of the study stays RUNNING
         status = "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED"
         with contextlib.suppress(Exception):  # the error to report is e, not the clean-up's
@@ -147,19 +147,22 @@ def check_writable(folder: Path, key: str) -> None:
                         f"{MIN_FREE_MIB} MiB there at least")  # fmt: skip
 
 
-def _search_farm_front(study: Study, data: StudyData, ctx: SearchContext, resume: bool, t0: float,
+def _search_farm_front(study: Study, data: StudyData, ctx: SearchContext, resume: bool,
                        say: Callable[[str], None]) -> str:  # fmt: skip
     """The search, the farm and the front of the open study run ``ctx.study_run``
-    (a :class:`~privar.search.trial.SearchContext`); returns how the study run ends."""
+    (a :class:`~privar.search.trial.SearchContext`); returns how the study run ends. The console
+    gives each stage's own time."""
     from privar.search.tuner import has_search_state, run_search
 
+    t0 = time.monotonic()
     tracker, experiment_id, study_run = ctx.tracker, ctx.experiment_id, ctx.study_run
     search = search_spec(study, label_counts(data))
     outcomes = run_search(search, data, ctx, say=say,
                           resume=resume and has_search_state(search, ctx))  # fmt: skip
     tracker.log_metrics(study_run, {"trials": len(outcomes)})
     _gather_quarantine(data, tracker, study_run, "search", say)
-    say(f"  search done: {len(outcomes)} trials in {time.monotonic() - t0:.0f} s")
+    searched = time.monotonic()
+    say(f"  search done: {len(outcomes)} trials in {searched - t0:.0f} s")
     _print_trials(outcomes, say)
     for o in outcomes:  # Tune ends a stopped trial's process: close its run here
         if o.run_id and not o.complete and not o.error:
@@ -172,7 +175,7 @@ def _search_farm_front(study: Study, data: StudyData, ctx: SearchContext, resume
         attacked = candidates(tracker, experiment_id, study_run, study, data)
         Farm(farm_spec(study), data, tracker, experiment_id, say).attack(attacked)
         _gather_quarantine(data, tracker, study_run, "farm", say)
-        say(f"  farm done in {time.monotonic() - t0:.0f} s")
+        say(f"  farm done in {time.monotonic() - searched:.0f} s")
     select_front(tracker, experiment_id, study_run, study.name, ctx.folder, clip_shape(study),
                  say)  # fmt: skip
     return "FINISHED"
