@@ -43,6 +43,7 @@ from privar.study import ResourcesConfig
 
 TUNE_DIR = "tune"
 WAIT_SAY_EVERY_S = 30.0
+KEEP = 4  # checkpoints kept per trial: see run_search
 # The study key that asks for each resource of a trial's bundles, for error messages.
 TRIAL_KEYS = {"CPU": "resources.cpus", "GPU": "resources.gpu", "memory": "resources.memory_gb"}
 
@@ -229,10 +230,12 @@ def run_search(spec: SearchSpec, data: StudyData, ctx: SearchContext, resume: bo
     # Tune deletes a trial's older checkpoint as it registers a new one, but saves its own state
     # (what `privar resume` restores from) only every 10 s or so: a driver killed in between left
     # a state naming a deleted checkpoint ("Could not recover from checkpoint as it does not
-    # exist on storage anymore", seen in test_faults.py). So each trial keeps its last two
-    # checkpoints and Tune saves its state every second (not at every step of its loop, ten a
-    # second): once an epoch takes more than a second, the state on storage names a checkpoint
-    # that still exists when the next one deletes the oldest.
+    # exist on storage anymore", seen in test_faults.py). So Tune saves its state every second
+    # (not at every step of its loop, ten a second) and each trial keeps its last KEEP
+    # checkpoints: the state on storage names a checkpoint that still exists unless KEEP epochs
+    # end within one save, which keeping two did not rule out for the fault test's half-second
+    # epochs (seen again in a fresh clone's suite). The price is disk: KEEP checkpoints of a
+    # trial's models and optimiser states in the search's storage.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     ctx.folder.mkdir(parents=True, exist_ok=True)
     s, bundles = spec.search, trial_bundles(spec.resources)
@@ -246,7 +249,7 @@ def run_search(spec: SearchSpec, data: StudyData, ctx: SearchContext, resume: bo
         name=name, storage_path=storage, verbose=0,
         callbacks=[_Progress(spec.epochs, s.num_trials), _Waiting(bundles, cap)],
         failure_config=tune.FailureConfig(max_failures=1),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP),
     )  # fmt: skip
     trainable = _trainable(spec, data, ctx)
     quiet_optuna()  # before Optuna says it created its study
