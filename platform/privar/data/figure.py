@@ -262,6 +262,7 @@ def render_frame(app: Appearance, p: Pose, nz: Nuisance, limb: np.ndarray | None
 
     # Limbs first, torso and head over them: the parts that carry identity hide the roots of
     # the parts that move, so a moving limb never uncovers (and so never differences) a shirt.
+    hands = []  # (x, y) in pixels: left, right
     for side, sign in ((0, -1.0), (1, 1.0)):  # legs from the hips, arms from the shoulders
         hip = (cx + sign * half / 2, t_bot - LEG_R * u)
         ang, length = p.legs[side], LEG_LEN * app.leg_len * u * p.leg_len[side]
@@ -270,6 +271,7 @@ def render_frame(app: Appearance, p: Pose, nz: Nuisance, limb: np.ndarray | None
         shoulder = (cx + sign * (half + ARM_R * u), t_top + ARM_R * u)
         ang, length = p.arms[side], ARM_LEN * app.arm_len * u * p.arm_len[side]
         hand = (shoulder[0] + sign * np.sin(ang) * length, shoulder[1] + np.cos(ang) * length)
+        hands.append(hand)
         limb_part(shoulder, hand, ARM_R * app.thick * u)
     # The torso: a rounded box with the shirt's texture in torso coordinates (moves with it).
     qx, qy = (
@@ -292,7 +294,7 @@ def render_frame(app: Appearance, p: Pose, nz: Nuisance, limb: np.ndarray | None
     hair = np.clip(0.5 - (py - (hy - 0.35 * hr)), 0, 1)[..., None]
     paint(_cover((k - 1) * 0.85 * hr), hair * np.array(app.hair) + (1 - hair) * np.array(app.skin))
     if held is not None:  # in front of everything, upright, centred on the right hand
-        (w, h, cycles), (hx, hy) = held, hand  # the loop ends on the right arm
+        (w, h, cycles), (hx, hy) = held, hands[1]
         v = (py - hy) / (h * u)  # -0.5..0.5 over the sheet's height
         # Lines in a cos^2 window: zero at the top and bottom, so the sheet's edges and mean
         # colour are those of the blank one (no coarse cue to the lines).
