@@ -16,17 +16,19 @@ The only module that builds Tune objects (Ray's API moves between releases). It 
 - Tune's experiment state and the trials' checkpoints under ``search.storage`` (a shared folder
   or an object-store URI; default: the study run's folder), which :func:`run_search` restores
   on resume, from this driver or another: finished trials are kept, unfinished ones restart
-  from their last checkpoint.
+  from their last checkpoint (:func:`refill_named_checkpoints`).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import posixpath
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.fs as pafs
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
@@ -43,7 +45,7 @@ from privar.study import ResourcesConfig
 
 TUNE_DIR = "tune"
 WAIT_SAY_EVERY_S = 30.0
-KEEP = 4  # checkpoints kept per trial: see run_search
+KEEP = 2  # checkpoints kept per trial: the last epoch's, and one to fall back on
 # The study key that asks for each resource of a trial's bundles, for error messages.
 TRIAL_KEYS = {"CPU": "resources.cpus", "GPU": "resources.gpu", "memory": "resources.memory_gb"}
 
@@ -227,15 +229,10 @@ def run_search(spec: SearchSpec, data: StudyData, ctx: SearchContext, resume: bo
     # A trial checkpoints with every epoch's report, and Tune then saves its own state; on
     # seconds-long baby epochs Tune warns about that at every epoch. Real epochs are minutes.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    # Tune deletes a trial's older checkpoint as it registers a new one, but saves its own state
-    # (what `privar resume` restores from) only every 10 s or so: a driver killed in between left
-    # a state naming a deleted checkpoint ("Could not recover from checkpoint as it does not
-    # exist on storage anymore", seen in test_faults.py). So Tune saves its state every second
-    # (not at every step of its loop, ten a second) and each trial keeps its last KEEP
-    # checkpoints: the state on storage names a checkpoint that still exists unless KEEP epochs
-    # end within one save, which keeping two did not rule out for the fault test's half-second
-    # epochs (seen again in a fresh clone's suite). The price is disk: KEEP checkpoints of a
-    # trial's models and optimiser states in the search's storage.
+    # Tune saves its own state (what `privar resume` restores from) every 10 s or so by default;
+    # every second here, so a resumed trial redoes less (not at every step of its loop, ten a
+    # second). A state a second old can still name a deleted checkpoint: see
+    # refill_named_checkpoints.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     ctx.folder.mkdir(parents=True, exist_ok=True)
     s, bundles = spec.search, trial_bundles(spec.resources)
@@ -256,6 +253,7 @@ def run_search(spec: SearchSpec, data: StudyData, ctx: SearchContext, resume: bo
     if resume:
         tuner = tune.Tuner.restore(f"{storage}/{name}", trainable, resume_unfinished=True,
                                    resume_errored=True)  # fmt: skip
+        refill_named_checkpoints(tuner)
     else:
         searcher = PrunedAwareOptunaSearch(
             space=functools.partial(suggest, space=s.space),
@@ -287,6 +285,37 @@ def run_search(spec: SearchSpec, data: StudyData, ctx: SearchContext, resume: bo
         outcomes.append(TrialOutcome(trial_id, m.get("run_id"), m,
                                      m.get("epoch", 0) >= m.get("epochs", 1), error))  # fmt: skip
     return outcomes
+
+
+def refill_named_checkpoints(tuner: tune.Tuner) -> list[str]:
+    """Give every trial of a restored ``tuner`` the checkpoint its saved state names; returns
+    the paths refilled.
+
+    Tune deletes a trial's older checkpoints as it registers new ones but saves its experiment
+    state only every second or so: a driver killed in between leaves a state that names a
+    checkpoint no longer on storage, and Tune fails that trial on resume ("Could not recover
+    from checkpoint as it does not exist on storage anymore"). The trial's newest checkpoint on
+    storage is copied to the name the state holds, so the trial goes on from its newest epoch
+    (a privar checkpoint carries its own epoch). Works on any storage Tune takes (a folder,
+    ``s3://...``)."""
+    refilled = []
+    for result in tuner.get_results():
+        named = result.checkpoint
+        if named is None:
+            continue
+        fs = named.filesystem
+        if fs.get_file_info(named.path).type != pafs.FileType.NotFound:
+            continue
+        trial_dir = posixpath.dirname(named.path)
+        kept = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(trial_dir))
+                      if i.type == pafs.FileType.Directory
+                      and i.base_name.startswith("checkpoint_"))  # fmt: skip
+        if kept:  # none left at all: Tune reports the trial's checkpoint lost
+            fs.create_dir(named.path)
+            pafs.copy_files(kept[-1], named.path, source_filesystem=fs,
+                            destination_filesystem=fs)  # fmt: skip
+            refilled.append(named.path)
+    return refilled
 
 
 def _first_line(error: BaseException) -> str:
