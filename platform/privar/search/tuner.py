@@ -253,7 +253,9 @@ def run_search(spec: SearchSpec, data: StudyData, ctx: SearchContext, resume: bo
     if resume:
         tuner = tune.Tuner.restore(f"{storage}/{name}", trainable, resume_unfinished=True,
                                    resume_errored=True)  # fmt: skip
-        refill_named_checkpoints(tuner)
+        for path in refill_named_checkpoints(tuner):
+            say(f"  search: {path} was deleted after Tune last saved its state; the trial goes "
+                f"on from its newest checkpoint")  # fmt: skip
     else:
         searcher = PrunedAwareOptunaSearch(
             space=functools.partial(suggest, space=s.space),
