@@ -4,6 +4,7 @@ belongs to another process, and nothing else; owners are real processes."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,9 @@ from privar.search.scratch import (
     owner_alive,
     parse_name,
     process_start,
+    scratch_root,
     sweep,
+    sweep_every_node,
 )
 
 
@@ -112,3 +115,17 @@ def test_a_new_folder_is_this_processs_and_sweeps_the_dead(tmp_path: Path) -> No
     assert folder.parent == root and not stale.exists()
     assert parse_name(folder.name) == Owner("t2", os.getpid(), process_start(os.getpid()))
     assert sweep(root) == [] and folder.is_dir()
+
+
+def test_the_search_s_last_sweep_reaches_the_nodes_through_ray(ray_local, child) -> None:
+    """A Ray task on the (real, local) node sweeps the root trials use there: a dead owner's
+    folder goes, a live one's stays."""
+    root = scratch_root()
+    dead = _folder(root, "t1", 2**22 + 1, 5)  # above Linux's largest pid
+    live = _folder(root, "t2", child.pid, process_start(child.pid))
+    try:
+        assert sweep_every_node() >= 1
+        assert not dead.exists() and live.is_dir()
+    finally:
+        for folder in (dead, live):
+            shutil.rmtree(folder, ignore_errors=True)

@@ -7,7 +7,9 @@ lives under one root per node (:func:`scratch_root`), named for its owner: the t
 owning process's pid and that process's start time (:func:`folder_name`). Before a trial makes
 its own folder it sweeps the root (:func:`sweep`): a folder whose owner is gone, or whose pid
 now belongs to another process (a different start time: pids are reused), is removed; a live
-owner's folder, of any study on the node, is never touched, nor is anything not named so.
+owner's folder, of any study on the node, is never touched, nor is anything not named so. When
+the search ends, every node is swept once more (:func:`sweep_every_node`), for a trial killed
+after the last trial on its node began.
 
 The start time is field 22 of ``/proc/<pid>/stat`` (clock ticks after boot). Where there is no
 ``/proc`` (macOS) a folder records start 0 and its owner counts as alive while its pid exists.
@@ -116,3 +118,20 @@ def make_folder(trial: str, root: Path | None = None) -> Path:
     pid = os.getpid()
     prefix = folder_name(trial, pid, process_start(pid) or 0)
     return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+
+
+def sweep_every_node(timeout_s: float = 60.0) -> int:
+    """:func:`sweep` this user's root on every alive node of the connected Ray cluster, by a
+    task pinned to each (no CPU: it runs beside busy trials); how many folders went. A node
+    that does not answer within ``timeout_s`` keeps its folders until its next trial."""
+    import ray
+
+    here = ray.remote(num_cpus=0)(_sweep_here)
+    refs = [here.options(label_selector={"ray.io/node-id": n["NodeID"]}).remote()
+            for n in ray.nodes() if n.get("Alive")]  # fmt: skip
+    done, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+    return sum(ray.get(done))
+
+
+def _sweep_here() -> int:
+    return len(sweep(scratch_root()))

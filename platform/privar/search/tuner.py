@@ -38,6 +38,7 @@ from privar.cluster import capacity, waiting_for
 from privar.console import progress_note, quiet_optuna
 from privar.data.dataset import StudyData
 from privar.resources import Capacity, GiB, check_group, concurrency, describe, fits
+from privar.search.scratch import sweep_every_node
 from privar.search.space import OBJECTIVES, make_sampler, suggest
 from privar.search.spec import SearchSpec
 from privar.search.trial import SearchContext, train_trial
@@ -279,6 +280,7 @@ def run_search(spec: SearchSpec, data: StudyData, ctx: SearchContext, resume: bo
             run_config=run_config,
         )  # fmt: skip
     grid = tuner.fit()
+    sweep_every_node()
     outcomes = []
     for result in grid:
         m = result.metrics or {}
