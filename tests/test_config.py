@@ -39,6 +39,10 @@ def test_values_are_typed_and_frozen(tmp_path: Path) -> None:
         ("name: s\ndata: {stride: 0}\n", "s.yaml: data.stride: must be at least 1"),
         ("name: s\ndata: [1, 2]\n", "s.yaml: data: expected a mapping, got a list"),
         ("data: {}\n", "s.yaml: name: required key is missing"),
+        (
+            "name: s\ntrain: {epochs: 2}\nadversarial: {encoder_warmup_epochs: 2}\n",
+            "s.yaml: adversarial.encoder_warmup_epochs: must be below train.epochs",
+        ),
         ("name: s\n  bad: [\n", "s.yaml: line 2: not valid YAML"),
         ("- just\n- a list\n", "s.yaml: expected a mapping"),
     ],

@@ -116,6 +116,29 @@ def test_attention_transfer_with_pre_stage(data: StudyData, tmp_path: Path) -> N
     assert (tmp_path / "attention_pretrain.pt").exists()
 
 
+def test_the_encoder_is_held_through_its_warm_up(data: StudyData, tmp_path: Path) -> None:
+    """With ``encoder_warmup_epochs`` 1 the encoder's parameters stay as they were through the
+    first epoch and move in the second; the action model trains throughout."""
+    torch.manual_seed(0)
+    encoder, action = create_encoder("bdq"), create_action_model("baby3d", num_classes=2)
+    start = [p.detach().clone() for p in encoder.parameters()]
+    first_action = [p.detach().clone() for p in action.parameters()]
+    after: list[list[torch.Tensor]] = []
+
+    def report(epoch: int, metrics: dict) -> None:
+        after.append([p.detach().clone() for p in encoder.parameters()])
+
+    train_adversarial(data, encoder, action, _privacy, CFG,
+                      AdversarialConfig(alpha=1.0, encoder_warmup_epochs=1), CPU, tmp_path,
+                      report)  # fmt: skip
+    held, trained = after
+    assert all(torch.equal(a, b) for a, b in zip(start, held, strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(held, trained, strict=True))
+    assert any(not torch.equal(a, b.detach())
+               for a, b in zip(first_action, action.parameters(), strict=True))  # fmt: skip
+    assert all(p.requires_grad for p in encoder.parameters())  # handed back trainable
+
+
 @pytest.mark.parametrize("steps", [1, 3])
 def test_the_adversary_takes_privacy_steps_per_encoder_step(steps: int) -> None:
     """One batch: the encoder and action model step once (Eq. 1), the privacy model ``steps``

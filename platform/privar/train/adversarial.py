@@ -67,6 +67,7 @@ def train_adversarial(
             opt_p = make_optimizer(fresh.parameters(), cfg)
             state.update(privacy=fresh, opt_p=opt_p)
             privacy_model = maybe_compile(fresh, device, cfg.compile)
+        state["encoder"].requires_grad_(epoch >= adv.encoder_warmup_epochs)
         set_lr(opt_et, epoch, cfg)
         set_lr(opt_p, epoch, cfg)
         for m in (encoder, action_model, privacy_model):
