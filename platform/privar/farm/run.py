@@ -174,27 +174,43 @@ class Farm:
                 ).remote(call[1], *call[2])  # fmt: skip
                 pending[ref] = (call, bundle)
 
+        def recount(done: list) -> None:
+            """Look at which bundles sit on no node: cancel and requeue the jobs pinned to
+            newly lost ones (except those in ``done``, which ended), free the ones placed again."""
+            nonlocal lost
+            now_lost = unplaced_bundles(pg)
+            if back := lost - now_lost:
+                self.say(f"  farm: {len(back)} lost slot(s) placed again on a node that "
+                         f"joined; {num_bundles - len(now_lost)} of {num_bundles} at "
+                         "work")  # fmt: skip
+            free.extend(back)
+            free[:] = [b for b in free if b not in now_lost]
+            stranded = [ref for ref, (_, bundle) in pending.items()
+                        if bundle in now_lost and ref not in done]  # fmt: skip
+            for ref in stranded:
+                ray.cancel(ref, force=True)
+                queue.insert(0, pending.pop(ref)[0])
+            if now_lost - lost:
+                self.say(f"  farm: a node left, taking {len(now_lost)} of {num_bundles} "
+                         f"slots; {len(stranded)} of its jobs start again on the "
+                         "others")  # fmt: skip
+            lost = now_lost
+            fill()
+
         fill()
+        checked = time.monotonic()
         while pending or queue:
             ready = []
             if pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=LOST_CHECK_S)
             else:
                 time.sleep(LOST_CHECK_S)  # every placed bundle's node left: wait for one back
+            # Every LOST_CHECK_S, also while other jobs keep ending: a job stranded on a lost
+            # bundle, or a bundle placed again, would otherwise wait for a lull.
+            if not ready or time.monotonic() - checked >= LOST_CHECK_S:
+                checked = time.monotonic()
+                recount(ready)
             if not ready:
-                now_lost = unplaced_bundles(pg)
-                free.extend(lost - now_lost)
-                free[:] = [b for b in free if b not in now_lost]
-                stranded = [ref for ref, (_, bundle) in pending.items() if bundle in now_lost]
-                for ref in stranded:
-                    ray.cancel(ref, force=True)
-                    queue.insert(0, pending.pop(ref)[0])
-                if now_lost - lost:
-                    self.say(f"  farm: a node left, taking {len(now_lost)} of {num_bundles} "
-                             f"slots; {len(stranded)} of its jobs start again on the "
-                             "others")  # fmt: skip
-                lost = now_lost
-                fill()
                 continue
             call, bundle = pending.pop(ready[0])
             try:
