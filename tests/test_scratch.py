@@ -117,9 +117,10 @@ def test_a_new_folder_is_this_processs_and_sweeps_the_dead(tmp_path: Path) -> No
     assert sweep(root) == [] and folder.is_dir()
 
 
-def test_the_search_s_last_sweep_reaches_the_nodes_through_ray(ray_local, child) -> None:
-    """A Ray task on the (real, local) node sweeps the root trials use there: a dead owner's
-    folder goes, a live one's stays."""
+def test_the_search_s_last_sweep_covers_this_node(ray_local, child) -> None:
+    """The search's last sweep, on a (real, local) Ray of one node, sweeps the root trials use
+    there: a dead owner's folder goes, a live one's stays. (Other nodes get a Ray task each:
+    tests/test_faults.py, where one of them dies.)"""
     root = scratch_root()
     dead = _folder(root, "t1", 2**22 + 1, 5)  # above Linux's largest pid
     live = _folder(root, "t2", child.pid, process_start(child.pid))

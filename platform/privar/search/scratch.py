@@ -121,19 +121,21 @@ def make_folder(trial: str, root: Path | None = None) -> Path:
 
 
 def sweep_every_node(timeout_s: float = 15.0) -> int:
-    """:func:`sweep` this user's root on every alive node of the connected Ray cluster, by a
-    task pinned to each (no CPU: it runs beside busy trials); how many folders went. It is
-    cleaning, not work: a node that left meanwhile, or does not answer within ``timeout_s``,
-    keeps its folders until its next trial, and the search ends all the same."""
+    """:func:`sweep` this user's root on every alive node of the connected Ray cluster: here in
+    this process for its own node, by a task pinned to each other node (no CPU: it runs beside
+    busy trials); how many folders went. It is cleaning, not work: a node that left meanwhile,
+    or does not answer within ``timeout_s``, keeps its folders until its next trial, and the
+    search ends all the same."""
     import ray
 
-    here = ray.remote(num_cpus=0, max_retries=0)(_sweep_here)
-    refs = [here.options(label_selector={"ray.io/node-id": n["NodeID"]}).remote()
-            for n in ray.nodes() if n.get("Alive")]  # fmt: skip
+    here = ray.get_runtime_context().get_node_id()
+    swept = len(sweep(scratch_root()))
+    task = ray.remote(num_cpus=0, max_retries=0)(_sweep_here)
+    refs = [task.options(label_selector={"ray.io/node-id": n["NodeID"]}).remote()
+            for n in ray.nodes() if n.get("Alive") and n["NodeID"] != here]  # fmt: skip
     done, late = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
     for ref in late:
         ray.cancel(ref)
-    swept = 0
     for ref in done:
         try:
             swept += ray.get(ref)
