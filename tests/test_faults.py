@@ -439,8 +439,10 @@ def test_nodes_leaving_mid_search_and_mid_farm_hand_their_work_to_the_others(
     its second epoch: that trial goes on on the head from its checkpoint in the shared storage,
     the farm runs on the head, and the study completes. Then a third node joins, `privar farm`
     attacks a trial's encoder with six jobs on both nodes, and the third node is SIGKILLed
-    while a farm job runs on it; a fourth node joins at once. Ray places the lost slot on the
-    fourth, the farm uses it again, and every job finishes once, on the head or the fourth."""
+    while a farm job runs on it; once the farm has seen it go, a fourth node joins. The farm
+    puts the fourth to work (the lost slot placed again there, or the slots of the farm's next
+    phase, after the reconstruction's judges: which one depends on when the fourth is up), and
+    every job finishes once, on the head or the fourth."""
     epochs = 6  # headroom: the trial must still be training when its node goes
     shared = Path(tempfile.mkdtemp(prefix="privar-shared-", dir="/tmp"))
     private = tmp_path_factory.getbasetemp()
@@ -520,8 +522,7 @@ def test_nodes_leaving_mid_search_and_mid_farm_hand_their_work_to_the_others(
         "encoder/encoder.pt"]  # fmt: skip
     # The job the third node took started again elsewhere. Every job FINISHED once; the head
     # ran some and the fourth node the others (the third finished none: it died at its first
-    # job), so the slot Ray placed again on the fourth was used again, as the farm said.
-    assert "placed again on a node that joined" in farm.output, farm.output[-3000:]
+    # job), so the farm used the node that joined.
     jobs = [j for kind in ("adversary", "action", "reconstruction")
             for j in _runs(client, "leaving")[kind]
             if j.data.tags["mlflow.parentRunId"] == checkpoint.info.run_id]  # fmt: skip
