@@ -18,7 +18,7 @@ from privar.search.tuner import refill_named_checkpoints
 EPOCHS = 4
 
 
-def _experiment(storage: Path, marker: Path):
+def _experiment(marker: Path):
     """A trainable of EPOCHS epochs whose checkpoint holds its epoch (as privar's do), and
     which fails after its second epoch unless ``marker`` exists."""
 
@@ -46,7 +46,7 @@ def _restore(path: Path, train) -> tune.Tuner:
 def test_a_resume_goes_on_from_the_newest_checkpoint_when_the_named_one_is_gone(
         tmp_path: Path, ray_local) -> None:  # fmt: skip
     marker = tmp_path / "go on"
-    train = _experiment(tmp_path, marker)
+    train = _experiment(marker)
     tune.Tuner(train, run_config=tune.RunConfig(
         name="race", storage_path=str(tmp_path / "storage"), verbose=0,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),

@@ -135,8 +135,8 @@ class AdversarialConfig:
     Training: A Pilot Study", ECCV 2018) initialise the models before alternating: BDQ's models
     start from pre-trained weights, but models trained from scratch give the encoder a gradient
     that is noise at first, and Adam moves BDQ's sigma a fixed step whatever the gradient's size
-    (on the synthetic set, alpha 0's learned sigma ended at 0.3-3.0 px over three seeds without a
-    warm-up, 0.75-1.04 px with two epochs of it)."""
+    (``benchmarks/tradeoff.py`` on the synthetic set: alpha 0's learned sigma ended at 0.30-5.83
+    px over three seeds without a warm-up, 0.30-1.03 px with two epochs of it)."""
 
     alpha: float = 1.0
     privacy_reset_every: int = 0
@@ -366,8 +366,8 @@ class Study:
             raise ValueError(f"scheme: {self.scheme!r} is not one of {', '.join(SCHEMES)}")
         if self.scheme == "attention" and self.data.segments < 1:
             raise ValueError("data.segments: the attention scheme (STAT) needs K >= 1 segments")
-        if self.scheme == "adversarial" and self.adversarial.encoder_warmup_epochs >= max(
-                self.train.epochs, 1):  # fmt: skip
+        warmup = self.adversarial.encoder_warmup_epochs
+        if self.scheme == "adversarial" and warmup >= self.train.epochs:
             raise ValueError(f"adversarial.encoder_warmup_epochs: must be below train.epochs "
                              f"({self.train.epochs}), or the encoder never trains")  # fmt: skip
         if not self.name.replace("-", "").replace("_", "").isalnum():

@@ -129,7 +129,7 @@ def sweep_every_node(timeout_s: float = 15.0) -> int:
     import ray
 
     here = ray.get_runtime_context().get_node_id()
-    swept = len(sweep(scratch_root()))
+    swept = _sweep_here()
     task = ray.remote(num_cpus=0, max_retries=0)(_sweep_here)
     refs = [task.options(label_selector={"ray.io/node-id": n["NodeID"]}).remote()
             for n in ray.nodes() if n.get("Alive") and n["NodeID"] != here]  # fmt: skip

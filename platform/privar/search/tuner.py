@@ -300,8 +300,8 @@ def refill_named_checkpoints(tuner: tune.Tuner) -> list[str]:
     checkpoint no longer on storage, and Tune fails that trial on resume ("Could not recover
     from checkpoint as it does not exist on storage anymore"). The trial's newest checkpoint on
     storage is copied to the name the state holds, so the trial goes on from its newest epoch
-    (a privar checkpoint carries its own epoch). Works on any storage Tune takes (a folder,
-    ``s3://...``)."""
+    (a privar checkpoint carries its own epoch). It goes through the checkpoint's pyarrow
+    filesystem, as Tune's storage does (tested on a folder, not on ``s3://...``)."""
     refilled = []
     for result in tuner.get_results():
         named = result.checkpoint

@@ -61,13 +61,16 @@ def train_adversarial(
         maybe_compile(m, device, cfg.compile) for m in (encoder, action_model, privacy_model)
     )
 
+    # Held during the warm-up: only the parameters meant to train, never ones frozen on purpose.
+    trainable = [p for p in state["encoder"].parameters() if p.requires_grad]
     for epoch in range(start, cfg.epochs):
         if adv.privacy_reset_every and epoch and epoch % adv.privacy_reset_every == 0:
             fresh = prepare_module(make_privacy_model(), device)
             opt_p = make_optimizer(fresh.parameters(), cfg)
             state.update(privacy=fresh, opt_p=opt_p)
             privacy_model = maybe_compile(fresh, device, cfg.compile)
-        state["encoder"].requires_grad_(epoch >= adv.encoder_warmup_epochs)
+        for p in trainable:
+            p.requires_grad_(epoch >= adv.encoder_warmup_epochs)
         set_lr(opt_et, epoch, cfg)
         set_lr(opt_p, epoch, cfg)
         for m in (encoder, action_model, privacy_model):
