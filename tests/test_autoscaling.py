@@ -64,7 +64,9 @@ def test_gpu_trials_make_the_autoscaler_add_a_worker(tmp_path: Path) -> None:
         stop_group(head)  # the fake workers are processes of the head's autoscaler, in its group
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
     assert "Ray 2 CPUs at 127.0.0.1" in p.stdout  # no GPU when the study started
-    # The head alone holds no trial: privar plans with the worker the autoscaler can add.
-    assert "the autoscaler can add 1 x gpu_worker" in p.stdout
+    # The head alone holds no trial: privar plans with the worker the autoscaler can add, and
+    # says so before the wait (the wait's own line comes only if the worker is not up within
+    # privar's first look at the pending trial).
+    assert "cluster: no node holds a trial yet; the autoscaler can add 1 x gpu_worker" in p.stdout
     assert p.stdout.count("epoch 1/1") == 2
     assert "Pareto front of gpu (farm-checked" in p.stdout

@@ -9,7 +9,16 @@ import yaml
 
 from privar.cluster import _bootstrap_node_types
 from privar.errors import UserError
-from privar.resources import Capacity, NodeType, check_group, concurrency, copies, describe, fits
+from privar.resources import (
+    Capacity,
+    NodeType,
+    check_group,
+    concurrency,
+    copies,
+    describe,
+    fits,
+    waits_for_a_new_node,
+)
 
 ONE_GPU_NODE = {"CPU": 16.0, "GPU": 1.0, "memory": 64 * 2**30}
 
@@ -66,6 +75,18 @@ def test_the_autoscaler_makes_a_bundle_feasible() -> None:
     check_group([{"GPU": 8}], Capacity(head_only, (unknown,)), {}, "each trial")
     with pytest.raises(UserError, match="the autoscaler can add none larger"):
         check_group([{"GPU": 2}], Capacity(head_only, (gpu_type,)), {}, "each trial")
+
+
+def test_a_group_waits_for_a_new_node_only_when_no_node_holds_it_now() -> None:
+    gpu_type = NodeType("gpu_node", {"CPU": 2, "GPU": 1}, 1)
+    trial = [{"CPU": 1, "GPU": 0.5}, {"CPU": 1}]  # training, and its data tasks
+    assert waits_for_a_new_node(trial, Capacity(({"CPU": 2},), (gpu_type,)))
+    assert not waits_for_a_new_node(trial, Capacity(({"CPU": 2, "GPU": 1},), (gpu_type,)))
+    # No autoscaler: nothing to wait for (check_group refuses such a trial).
+    assert not waits_for_a_new_node(trial, Capacity(({"CPU": 2},)))
+    # The type's one worker is up already: the autoscaler adds nothing more.
+    up = NodeType("gpu_node", {"CPU": 2, "GPU": 1}, 1, running=1)
+    assert not waits_for_a_new_node(trial, Capacity(({"CPU": 2},), (up,)))
 
 
 def test_describe() -> None:

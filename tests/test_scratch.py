@@ -3,6 +3,7 @@ belongs to another process, and nothing else; owners are real processes."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -24,6 +25,15 @@ from privar.search.scratch import (
     scratch_root,
     sweep,
     sweep_every_node,
+)
+from ray_nodes import (
+    free_port,
+    ray_env,
+    start_head,
+    start_private_worker,
+    stop_group,
+    wait_for_port,
+    wait_for_resource,
 )
 
 
@@ -130,3 +140,61 @@ def test_the_search_s_last_sweep_covers_this_node(ray_local, child) -> None:
     finally:
         for folder in (dead, live):
             shutil.rmtree(folder, ignore_errors=True)
+
+
+# A driver on the head: plants a dead owner's and a live owner's folder in the other node's root
+# (by a task pinned there), runs the search's last sweep, and lists that root again.
+_REMOTE_SWEEP = """
+import json, os, sys, tempfile
+from pathlib import Path
+import ray
+from privar.search.scratch import folder_name, process_start, scratch_root, sweep_every_node
+
+ray.init(address=sys.argv[1], logging_level="ERROR")
+here = ray.get_runtime_context().get_node_id()
+nodes = {n["NodeID"]: n for n in ray.nodes() if n["Alive"]}
+assert "node:__internal_head__" in nodes[here]["Resources"], "the driver is not on the head"
+(other,) = [n for n in nodes if n != here]
+live_pid = int(sys.argv[2])
+
+@ray.remote(num_cpus=0, label_selector={"ray.io/node-id": other})
+def there(plant):
+    root = scratch_root()
+    if plant:
+        root.mkdir(exist_ok=True)
+        for name in (folder_name("dead", 2**22 + 1, 5), folder_name("live", live_pid,
+                                                                     process_start(live_pid))):
+            tempfile.mkdtemp(prefix=name, dir=root)
+    return str(root), sorted(p.name.split("-")[0] for p in root.iterdir())
+
+root, planted = ray.get(there.remote(True))
+print(json.dumps({"root": root, "planted": planted, "seen_here": Path(root).exists(),
+                  "swept": sweep_every_node(), "left": ray.get(there.remote(False))[1]}))
+"""
+
+
+@pytest.mark.slow
+def test_the_search_s_last_sweep_reaches_another_node(tmp_path: Path) -> None:
+    """The other node (its own mount namespace, its temp dir on a tmpfs only it sees) is swept by
+    the Ray task sent there: nothing on the head could have removed its folder."""
+    private = tmp_path / "node2"
+    private.mkdir()
+    port = free_port()
+    env = ray_env()
+    head = start_head(port)
+    nodes = [head]
+    try:
+        wait_for_port(port)
+        nodes.append(start_private_worker(port, private, ray_env(TMPDIR=str(private))))
+        wait_for_resource(f"127.0.0.1:{port}", "CPU", 2, env)
+        p = subprocess.run([sys.executable, "-c", _REMOTE_SWEEP, f"127.0.0.1:{port}",
+                            str(os.getpid())], capture_output=True, text=True, env=env,
+                           timeout=120)  # fmt: skip
+    finally:
+        for node in reversed(nodes):
+            stop_group(node)
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = json.loads(p.stdout.strip().splitlines()[-1])
+    assert got["root"].startswith(str(private)) and not got["seen_here"]
+    assert got["planted"] == ["dead", "live"]
+    assert got["swept"] >= 1 and got["left"] == ["live"]

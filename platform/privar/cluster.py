@@ -146,6 +146,12 @@ def _bootstrap_node_types(path: Path) -> list[NodeType]:
     return out
 
 
+def addable(cap: Capacity) -> str:
+    """The workers the autoscaler can still add, in words (``1 x gpu_worker, 2 x cpu``)."""
+    return ", ".join(f"{t.max_workers - t.running} x {t.name}" for t in cap.node_types
+                     if t.max_workers > t.running)  # fmt: skip
+
+
 def waiting_for(cap: Capacity) -> str:
     """What a waiting placement group waits for, in words: the resources free now, and the
     workers the autoscaler can still add."""
@@ -153,8 +159,6 @@ def waiting_for(cap: Capacity) -> str:
 
     free = {k: v for k, v in ray.available_resources().items() if k in ("CPU", "GPU")}
     text = f"free now {describe(free)}"
-    growable = [f"{t.max_workers - t.running} x {t.name}" for t in cap.node_types
-                if t.max_workers > t.running]  # fmt: skip
-    if growable:
-        return text + f"; the autoscaler can add {', '.join(growable)}"
+    if cap.can_grow:
+        return text + f"; the autoscaler can add {addable(cap)}"
     return text + "; waiting for running work to finish (no autoscaler can add nodes)"

@@ -116,6 +116,12 @@ def check_group(group: Sequence[Bundle], capacity: Capacity, keys: Mapping[str, 
                         f"{resource} {most_text}{grow}")  # fmt: skip
 
 
+def waits_for_a_new_node(group: Sequence[Bundle], capacity: Capacity) -> bool:
+    """Whether no node alive now holds ``group`` (each bundle on some node), so that it can only
+    run on a node the autoscaler adds."""
+    return capacity.can_grow and copies(group, capacity.nodes) == 0
+
+
 def concurrency(group: Sequence[Bundle], capacity: Capacity, wanted: int) -> int:
     """How many ``group`` s can run at once: ``wanted``, capped by what the cluster has now or
     can grow to (at least 1: a group that fits nowhere is :func:`check_group`'s to refuse)."""

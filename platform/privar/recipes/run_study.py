@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from privar import pareto
-from privar.cluster import capacity, connect
+from privar.cluster import addable, capacity, connect
 from privar.data.dataset import StudyData, eval_split
 from privar.data.manifest import one_split_labels
 from privar.data.pipeline import open_study_data
@@ -53,7 +53,7 @@ from privar.recipes.common import (
     load_checked,
     train_spec,
 )
-from privar.resources import check_group
+from privar.resources import check_group, waits_for_a_new_node
 from privar.search.spec import SearchSpec
 from privar.study import EncoderConfig, Study
 from privar.tracking import Tracker, resolve_uri
@@ -70,7 +70,7 @@ def run_study(path: str, address: str | None = None, tracking_uri: str | None = 
     t0 = time.monotonic()
     study = load_checked(path, overrides)  # before Ray Tune's imports: a bad file fails at once
     from privar.search.trial import SearchContext
-    from privar.search.tuner import plan_trials
+    from privar.search.tuner import plan_trials, trial_bundles
 
     tracker = Tracker(resolve_uri(tracking_uri or study.tracking.uri))
     check_writable(Path(study.out_dir), "out_dir")
@@ -85,6 +85,8 @@ def run_study(path: str, address: str | None = None, tracking_uri: str | None = 
     cap = capacity()
     # A trial no node can hold fails now, not after hours of waiting.
     plan_trials(study.resources, study.search.concurrency, cap)
+    if waits_for_a_new_node(trial_bundles(study.resources), cap):  # say so before the wait
+        say(f"  cluster: no node holds a trial yet; the autoscaler can add {addable(cap)}")
     data = open_study_data(study.data, seed=study.seed)
     if study.farm.enabled:  # so does a farm job, before the search spends anything
         cached = data.cache_root is not None and data.cache_fits
