@@ -19,6 +19,18 @@ worker, one task after another. Profiled with other work beside it, a pass of th
 videos took about 0.58 s: 0.05 s of Ray Data start-up before the first task runs, 0.49 s of
 decoding (the decode tasks use 0.87 s of CPU where raw decord uses 0.73 s, and the driver and Ray's
 own processes 0.17 s more), then 0.04 s for the last batches to reach the consumer.
+
+Profiled again (2026-11-28, alone): a 48-video pass is CPU-bound, about 1.0 s of CPU in a 0.53 s
+pass on the 2 cores. The decode tasks use 0.82-0.84 s of it; the same function run in one
+process costs what raw decord does (0.72-0.80 s), and a plain Ray task decoding all 48 videos
+takes 5% longer than this process, so about half the tasks' excess is Ray's worker and half Ray
+Data's (about 10 ms a task). The driver uses 0.10-0.11 s per pass, half of it in threads that
+end with the pass (the execution's start-up and its iterator); one of the first two tasks runs at
+half speed beside it. Fewer, larger tasks: 2 tasks of 24 give 0.75-0.76 but the first clips then
+come at the pass's end, so decoding no longer overlaps training; 4 tasks of 12 gave 0.73-0.74 in a
+side script and 0.66-0.68 here (``--repeats 8``), so the split stays. What would pay the start-up
+once: one Ray Data execution per trial across its epochs, not one per pass (not built).
+``--videos 240`` measured 0.82 that day.
 """
 
 from __future__ import annotations
