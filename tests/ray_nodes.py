@@ -3,6 +3,7 @@ group and stopped by it (never `ray stop`, which would stop every Ray on the mac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -75,6 +77,25 @@ def start_private_worker(port: int, private: Path, env: dict[str, str]) -> subpr
         [f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", "--num-cpus=1"],
         env, prefix=["unshare", "--mount", "--propagation", "private", "sh", "-c", hide, "sh"],
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def head_and_private_worker(private: Path,
+                            worker_env: dict[str, str] | None = None) -> Iterator[str]:  # fmt: skip
+    """A one-CPU head on loopback and a one-CPU worker joined to it
+    (:func:`start_private_worker`, environment ``worker_env``); yields the head's address once
+    both CPUs are up, and stops both, the worker first."""
+    port = free_port()
+    env = ray_env()
+    nodes = [start_head(port)]
+    try:
+        wait_for_port(port)
+        nodes.append(start_private_worker(port, private, worker_env or env))
+        wait_for_resource(f"127.0.0.1:{port}", "CPU", 2, env)
+        yield f"127.0.0.1:{port}"
+    finally:
+        for node in reversed(nodes):
+            stop_group(node)
 
 
 def stop_group(node: subprocess.Popen, grace_s: float = 5) -> None:

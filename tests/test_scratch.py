@@ -26,15 +26,7 @@ from privar.search.scratch import (
     sweep,
     sweep_every_node,
 )
-from ray_nodes import (
-    free_port,
-    ray_env,
-    start_head,
-    start_private_worker,
-    stop_group,
-    wait_for_port,
-    wait_for_resource,
-)
+from ray_nodes import head_and_private_worker, ray_env
 
 
 def _folder(root: Path, trial: str, pid: int, start: int) -> Path:
@@ -179,20 +171,9 @@ def test_the_search_s_last_sweep_reaches_another_node(tmp_path: Path) -> None:
     the Ray task sent there: nothing on the head could have removed its folder."""
     private = tmp_path / "node2"
     private.mkdir()
-    port = free_port()
-    env = ray_env()
-    head = start_head(port)
-    nodes = [head]
-    try:
-        wait_for_port(port)
-        nodes.append(start_private_worker(port, private, ray_env(TMPDIR=str(private))))
-        wait_for_resource(f"127.0.0.1:{port}", "CPU", 2, env)
-        p = subprocess.run([sys.executable, "-c", _REMOTE_SWEEP, f"127.0.0.1:{port}",
-                            str(os.getpid())], capture_output=True, text=True, env=env,
-                           timeout=120)  # fmt: skip
-    finally:
-        for node in reversed(nodes):
-            stop_group(node)
+    with head_and_private_worker(private, ray_env(TMPDIR=str(private))) as address:
+        p = subprocess.run([sys.executable, "-c", _REMOTE_SWEEP, address, str(os.getpid())],
+                           capture_output=True, text=True, env=ray_env(), timeout=120)  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
     got = json.loads(p.stdout.strip().splitlines()[-1])
     assert got["root"].startswith(str(private)) and not got["seen_here"]

@@ -13,16 +13,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import free_port, tiny_study
-from ray_nodes import (
-    BIN,
-    ray_env,
-    start_head,
-    start_private_worker,
-    stop_group,
-    wait_for_port,
-    wait_for_resource,
-)
+from conftest import tiny_study
+from ray_nodes import BIN, head_and_private_worker, ray_env
 
 
 @pytest.mark.slow
@@ -34,32 +26,24 @@ def test_a_study_on_two_nodes_with_separate_filesystems(
     # the head's alone.
     shared = Path(tempfile.mkdtemp(prefix="privar-shared-", dir="/tmp"))
     private = tmp_path_factory.getbasetemp()
-    port = free_port()
-    env = ray_env()
-    head = start_head(port)
-    nodes = [head]
     try:
-        wait_for_port(port)
         # One CPU per node: the two trials run at once, so one of them runs on the worker.
-        nodes.append(start_private_worker(port, private, env))
-        wait_for_resource(f"127.0.0.1:{port}", "CPU", 2, env)
-        study = tmp_path / "twonodes.yaml"
-        study.write_text(tiny_study("twonodes", shared / "synthetic", changes={
-            "data.cache_dir": str(tmp_path / "cache"), "train.epochs": 2,
-            "search.space": {"adversarial.alpha": {"type": "loguniform", "low": 0.1,
-                                                   "high": 8.0}},
-            "farm.adversaries": ["baby2d"]}))  # fmt: skip
-        p = subprocess.run(
-            [str(BIN / "privar"), "run", str(study), "--address", f"127.0.0.1:{port}",
-             "--tracking-uri", mlflow_server, "--storage", str(shared / "tune")],
-            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900,
-        )  # fmt: skip
+        with head_and_private_worker(private) as address:
+            study = tmp_path / "twonodes.yaml"
+            study.write_text(tiny_study("twonodes", shared / "synthetic", changes={
+                "data.cache_dir": str(tmp_path / "cache"), "train.epochs": 2,
+                "search.space": {"adversarial.alpha": {"type": "loguniform", "low": 0.1,
+                                                       "high": 8.0}},
+                "farm.adversaries": ["baby2d"]}))  # fmt: skip
+            p = subprocess.run(
+                [str(BIN / "privar"), "run", str(study), "--address", address,
+                 "--tracking-uri", mlflow_server, "--storage", str(shared / "tune")],
+                capture_output=True, text=True, cwd=tmp_path, env=ray_env(), timeout=900,
+            )  # fmt: skip
         assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
         assert "Ray 2 CPUs at 127.0.0.1" in p.stdout
         assert "Pareto front of twonodes (farm-checked" in p.stdout
     finally:
-        for node in reversed(nodes):
-            stop_group(node)
         shutil.rmtree(shared, ignore_errors=True)
 
     client = MlflowClient(mlflow_server)
