@@ -439,10 +439,10 @@ def test_nodes_leaving_mid_search_and_mid_farm_hand_their_work_to_the_others(
     its second epoch: that trial goes on on the head from its checkpoint in the shared storage,
     the farm runs on the head, and the study completes. Then a third node joins, `privar farm`
     attacks a trial's encoder with six jobs on both nodes, and the third node is SIGKILLed
-    while a farm job runs on it; once the farm has seen it go, a fourth node joins. The farm
-    puts the fourth to work (the lost slot placed again there, or the slots of the farm's next
-    phase, after the reconstruction's judges: which one depends on when the fourth is up), and
-    every job finishes once, on the head or the fourth."""
+    while a farm job runs on it; once the farm has seen it go, a fourth node joins. Ray places
+    the lost slot again there as soon as it is up, the farm says so and puts it to work
+    (whether in the reconstruction's judges' phase or the jobs' after it), and every job
+    finishes once, on the head or the fourth."""
     epochs = 6  # headroom: the trial must still be training when its node goes
     shared = Path(tempfile.mkdtemp(prefix="privar-shared-", dir="/tmp"))
     private = tmp_path_factory.getbasetemp()
@@ -536,3 +536,4 @@ def test_nodes_leaving_mid_search_and_mid_farm_hand_their_work_to_the_others(
                   for j in finished) == wanted, farm.output[-3000:]  # fmt: skip
     job_nodes = {j.data.tags["privar.node"] for j in finished}
     assert len(job_nodes) == 2 and farm_nodes < job_nodes, (job_nodes, farm_nodes)
+    assert "1 lost slot(s) placed again on a node that joined" in farm.output, farm.output[-3000:]

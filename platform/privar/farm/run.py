@@ -147,7 +147,8 @@ class Farm:
                          f"{describe(self.bundle)}; {waiting_for(self.capacity)}")  # fmt: skip
         return pg, num_bundles
 
-    def _run(self, pg, num_bundles: int, calls: list) -> Iterator[tuple[Any, Any]]:
+    def _run(self, pg, num_bundles: int, calls: list,
+             lost: set[int]) -> Iterator[tuple[Any, Any]]:  # fmt: skip
         """Run ``calls`` ([(key, fn, args)]) as Ray tasks, each pinned to a free bundle of
         ``pg``, at most one per bundle, in the list's order; yields (key, (result, the id of
         the node it ran on) or the exception it ended with). The list is consumed in place:
@@ -156,9 +157,11 @@ class Farm:
         A bundle whose node left is not placed again while the rest of the group holds what is
         left, and a task pinned to it (Ray's retry of one that ran there) would wait forever:
         such tasks are cancelled and their calls go back to the front of the queue, for the
-        bundles that are still placed; a bundle placed again (a node joined) is used again."""
+        bundles that are still placed; a bundle placed again (a node joined: Ray places it as
+        soon as the node is up) is used again. ``lost``, the bundles known lost, is updated in
+        place and carries over to the group's next ``_run``."""
         f = self.spec
-        free, pending, queue, lost = list(range(num_bundles)), {}, calls, set()
+        free, pending, queue = [b for b in range(num_bundles) if b not in lost], {}, calls
 
         def fill() -> None:
             while queue and free:
@@ -177,7 +180,6 @@ class Farm:
         def recount(done: list) -> None:
             """Look at which bundles sit on no node: cancel and requeue the jobs pinned to
             newly lost ones (except those in ``done``, which ended), free the ones placed again."""
-            nonlocal lost
             now_lost = unplaced_bundles(pg)
             if back := lost - now_lost:
                 self.say(f"  farm: {len(back)} lost slot(s) placed again on a node that "
@@ -194,10 +196,11 @@ class Farm:
                 self.say(f"  farm: a node left, taking {len(now_lost)} of {num_bundles} "
                          f"slots; {len(stranded)} of its jobs start again on the "
                          "others")  # fmt: skip
-            lost = now_lost
+            lost.clear()
+            lost.update(now_lost)
             fill()
 
-        fill()
+        recount([])  # fills the free bundles
         checked = time.monotonic()
         while pending or queue:
             ready = []
@@ -259,6 +262,7 @@ class Farm:
             race.rungs = f.race(len(race.alive))
         others = [j for j in jobs if j[1] != "adversary"]
         pg, num_bundles = self._placed(max(len(jobs), len(f.adversaries), 1))
+        lost: set[int] = set()  # of pg's bundles, across the judges' phase and the jobs
         raced = sum(r.rungs[0].alive + r.later_tasks() for r in races.values())
         tally = Tally(len(f.adversaries) * judging + len(others) + raced)
         try:
@@ -268,7 +272,7 @@ class Farm:
                          f"{num_bundles} at a time")  # fmt: skip
                 calls = [(a.name, _judge, (a.name, f, self.data_ref)) for a in f.adversaries]
                 judges = {}
-                for name, result in self._run(pg, num_bundles, calls):
+                for name, result in self._run(pg, num_bundles, calls, lost):
                     if isinstance(result, Exception):
                         raise result
                     judges[name] = {**result[0], "node": result[1]}
@@ -293,7 +297,7 @@ class Farm:
                                                judge if kind == "reconstruction" else None))
                      for c, kind, name in others]  # fmt: skip
             calls += [self._rung_call(r, name, None) for r in races.values() for name in r.alive]
-            for (c, kind, name), result in self._run(pg, num_bundles, calls):
+            for (c, kind, name), result in self._run(pg, num_bundles, calls, lost):
                 if kind == "adversary":
                     calls[:0] = self._raced(races[c.run_id], name, result, tally,
                                             done[c.run_id])  # fmt: skip
