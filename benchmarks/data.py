@@ -30,7 +30,7 @@ half speed beside it. Fewer, larger tasks: 2 tasks of 24 give 0.75-0.76 but the 
 come at the pass's end, so decoding no longer overlaps training; 4 tasks of 12 gave 0.73-0.74 in a
 side script and 0.66-0.68 here (``--repeats 8``), so the split stays. What would pay the start-up
 once: one Ray Data execution per trial across its epochs, not one per pass (not built). A
-finished task's clips reach the consumer 0.1-0.3 s after the task ends (timed in the tasks and
+finished task's clips reach the consumer up to 0.3 s after the task ends (timed in the tasks and
 at the consumer); Ray Data 2.60's executor and its metadata thread each wait on their refs with
 ``ray.wait(..., timeout=0.1)`` between looks, which likely accounts for most of it.
 That day, by pass size: ``--videos 96`` 0.72, ``--videos 240`` 0.82, ``--videos 480
