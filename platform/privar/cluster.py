@@ -13,7 +13,7 @@ import yaml
 
 from privar.console import console_verbose, quiet_ray_data, ray_logging_level
 from privar.errors import UserError
-from privar.resources import Capacity, NodeType, describe
+from privar.resources import Capacity, NodeType, addable, describe
 
 # Where `ray up` leaves the autoscaler's config on the head node (and the autoscaler reads it).
 BOOTSTRAP_CONFIG = Path("~/ray_bootstrap_config.yaml")
@@ -144,12 +144,6 @@ def _bootstrap_node_types(path: Path) -> list[NodeType]:
         out.append(NodeType(name, dict(resources) if resources else None,
                             min(int(t.get("max_workers", cap)), cap)))  # fmt: skip
     return out
-
-
-def addable(cap: Capacity) -> str:
-    """The workers the autoscaler can still add, in words (``1 x gpu_worker, 2 x cpu``)."""
-    return ", ".join(f"{t.max_workers - t.running} x {t.name}" for t in cap.node_types
-                     if t.max_workers > t.running)  # fmt: skip
 
 
 def waiting_for(cap: Capacity) -> str:

@@ -93,6 +93,12 @@ def describe(bundle: Bundle) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
+def addable(capacity: Capacity) -> str:
+    """The workers the autoscaler can still add, in words (``1 x gpu_worker, 2 x cpu``)."""
+    return ", ".join(f"{t.max_workers - t.running} x {t.name}" for t in capacity.node_types
+                     if t.max_workers > t.running)  # fmt: skip
+
+
 def check_group(group: Sequence[Bundle], capacity: Capacity, keys: Mapping[str, str],
                 what: str) -> None:  # fmt: skip
     """Raise a one-line :class:`UserError` when some bundle of ``group`` fits no node the

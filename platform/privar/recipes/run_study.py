@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from privar import pareto
-from privar.cluster import addable, capacity, connect
+from privar.cluster import capacity, connect
 from privar.data.dataset import StudyData, eval_split
 from privar.data.manifest import one_split_labels
 from privar.data.pipeline import open_study_data
@@ -53,7 +53,7 @@ from privar.recipes.common import (
     load_checked,
     train_spec,
 )
-from privar.resources import check_group, waits_for_a_new_node
+from privar.resources import addable, check_group, waits_for_a_new_node
 from privar.search.spec import SearchSpec
 from privar.study import EncoderConfig, Study
 from privar.tracking import Tracker, resolve_uri
