@@ -11,8 +11,9 @@ exactly the full farm's, and a race's worst case, the best of its survivors, is 
 full farm's: a race that stops the adversary that would have learnt most errs one way only,
 making the encoder look more private than it is. On the synthetic set every race at 0.4 of
 the adversary-epochs or fewer missed the full farm's worst case by more than 0.02 on some seed
-(by up to 0.04 to 0.22, whichever farm and schedule; ``benchmarks/racing_curves.py``): the
-adversary that learns first is seldom the one that ends strongest.
+(by up to 0.04 to 0.25, whichever farm and schedule; ``benchmarks/racing_curves.py``), on a
+farm of 30 epochs as on one of 10: the adversary that learns first is seldom the one that ends
+strongest.
 
 Example: 4 adversaries, 10 epochs, ``eta`` 2, ``min_epochs`` 1: rungs end at epochs 1, 2, 10
 with 4, 2, 1 adversaries training, 4 + 2 + 8 = 14 adversary-epochs of the full farm's 40.
