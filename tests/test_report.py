@@ -268,6 +268,32 @@ def test_labels_are_named_by_run_and_do_not_overlap(tmp_path: Path) -> None:
             assert not a.overlaps(b)
 
 
+def test_labels_leave_every_marker_in_sight() -> None:
+    """The smoke study's front of 2026-11-28: two trials sat at the knee's height just right of
+    it, under its label, and could not be seen. Every label's text box now holds no marker."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    trials = [(0.800, 0.188), (0.717, 0.183), (0.717, 0.226), (0.717, 0.283), (0.667, 0.217),
+              (0.733, 0.383), (0.767, 0.450), (0.733, 0.483)]  # fmt: skip
+    study = [_trial(f"t{i + 1}", "bdq", {"adversarial.alpha": 2.0 + i, "encoder.levels": 2}, a, p)
+             for i, (a, p) in enumerate(trials)] + [
+        _baseline("b1", "identity", {}, 0.933, 1.0),
+        _baseline("b2", "downsample", {"size": 8}, 0.35, 0.933),
+    ]  # fmt: skip
+    fig = Figure(figsize=(8, 6), layout="constrained")
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    draw_front(ax, mark_front(study), ACTION_CHANCE, 1 / 6, "smoke")
+    canvas.draw()
+    markers = ax.transData.transform([(r["privacy_acc"], r["action_acc"]) for r in study])
+    assert len(ax.texts) == 4  # the two front trials and the two baselines
+    for t in ax.texts:
+        box = Text.get_window_extent(t, canvas.get_renderer())
+        assert not any(box.contains(x, y) for x, y in markers), t.get_text()
+
+
 def test_spread_keeps_order_and_gaps_within_bounds() -> None:
     assert spread([], 0.1) == []
     assert spread([0.5], 0.1) == [0.5]

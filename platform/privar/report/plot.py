@@ -73,28 +73,63 @@ def _at_least(lo: float, hi: float, span: float = 0.1) -> tuple[float, float]:
     return mid - span / 2, mid + span / 2
 
 
-def _annotate(ax: Axes, labelled: list[tuple[str, float, float]]) -> None:
+def _annotate(ax: Axes, labelled: list[tuple[str, float, float]],
+              markers: np.ndarray) -> None:  # fmt: skip
     """Label each ``(text, privacy, action)`` point, the labels spread so they do not overlap:
     to the right of points in the left 60 % of the axes, to the left of the others, each side
-    spread vertically (:func:`spread`), joined to its point by a thin line."""
+    spread vertically (:func:`spread`), joined to its point by a thin line. A label that would
+    cover one of the ``markers`` (N, 2) (privacy, action), or another label, then moves up or
+    down to the nearest place that covers neither (:func:`_clear_of`)."""
     # Fixed limits, at least MIN_SPAN wide (points that nearly coincide are not zoomed into
     # float noise): the labels' places are worked out in them.
     (x0, x1), (y0, y1) = (_at_least(*ax.get_xlim()), _at_least(*ax.get_ylim()))
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     placed = [(t, p, a, (p - x0) / (x1 - x0), (a - y0) / (y1 - y0)) for t, p, a in labelled]
+    notes = []
     for right in (True, False):
         side = [item for item in placed if (item[3] < 0.6) == right]
         ys = spread([item[4] for item in side], LABEL_GAP, 0.03, 0.97)
         for (text, p, a, fx, _), y in zip(side, ys, strict=True):
-            ax.annotate(
+            notes.append(ax.annotate(
                 text, (p, a), xytext=(fx + LABEL_OFFSET if right else fx - LABEL_OFFSET, y),
                 textcoords="axes fraction", ha="left" if right else "right", va="center",
                 fontsize=LABEL_SIZE, zorder=6,
                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
                 arrowprops={"arrowstyle": "-", "color": "0.5", "linewidth": 0.6,
                             "shrinkA": 0, "shrinkB": 3},
-            )  # fmt: skip
+            ))  # fmt: skip
+    _clear_of(ax, notes, markers)
+
+
+def _clear_of(ax: Axes, notes: list, markers: np.ndarray, step: float = LABEL_GAP / 3) -> None:
+    """Move each annotation in ``notes`` off the ``markers`` (N, 2) (privacy, action) and the
+    other notes: to the nearest height, in ``step`` s of the axes' height up or down, where its
+    text box (its bounding box as drawn, in pixels) holds no marker and meets no other note's
+    box; a note that finds none stays where :func:`_annotate` put it."""
+    from matplotlib.text import Text
+
+    ax.figure.draw_without_rendering()  # lay the figure out: pixel positions are final now
+    px = ax.transData.transform(markers) if len(markers) else np.empty((0, 2))
+    pad = 3.0  # pixels: about a trial dot's radius
+
+    def box(note):  # the text's own box, not the line to its point
+        return Text.get_window_extent(note).padded(pad)  # the figure's own renderer
+
+    for i, note in enumerate(notes):
+        others = [box(n) for j, n in enumerate(notes) if j != i]
+        x, y = note.xyann
+        for dy in sorted((k * step for k in range(-int(0.94 / step), int(0.94 / step) + 1)),
+                         key=abs):  # fmt: skip
+            if not 0.03 <= y + dy <= 0.97:
+                continue
+            note.xyann = (x, y + dy)
+            b = box(note)
+            covers = (px[:, 0] > b.x0) & (px[:, 0] < b.x1) & (px[:, 1] > b.y0) & (px[:, 1] < b.y1)
+            if not covers.any() and not any(b.overlaps(o) for o in others):
+                break
+        else:
+            note.xyann = (x, y)
 
 
 def draw_front(
@@ -106,8 +141,8 @@ def draw_front(
     the good corner is the top left. Every trial is a dot; the front's trials are ringed and
     joined by a step line (the best action accuracy reachable at each privacy leak); the knee is
     starred; each baseline has its own marker; front trials and baselines are labelled by run
-    name (:func:`~privar.report.rows.label`), the labels spread apart; the chance levels are
-    dashed lines. Rows with a missing metric are left out.
+    name (:func:`~privar.report.rows.label`), the labels spread apart and off every marker; the
+    chance levels are dashed lines. Rows with a missing metric are left out.
     """
     trials = [r for r in rows if r.get("kind") == "trial"]
     pts = points(trials)
@@ -147,4 +182,4 @@ def draw_front(
     # Beside the axes, not in them: any corner of the axes can hold a point (a baseline at chance
     # action sits in the lower right).
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    _annotate(ax, labelled)
+    _annotate(ax, labelled, np.array([(p, a) for _, p, a in labelled] + [(p, a) for a, p in pts]))
