@@ -323,4 +323,5 @@ def _print_trials(outcomes, say: Callable[[str], None]) -> None:
                           for k, v in o.metrics.get("config", {}).items())  # fmt: skip
         state = f"FAILED: {o.error}" if o.error else ("" if o.complete else "(stopped early)")
         say(f"  {o.trial_id:<12}{o.metrics.get('action_acc', float('nan')):>11.3f}"
-            f"{o.metrics.get('privacy_acc', float('nan')):>13.3f}  {params} {state}")  # fmt: skip
+            f"{o.metrics.get('privacy_acc', float('nan')):>13.3f}  "
+            f"{' '.join(filter(None, (params, state)))}")  # fmt: skip
