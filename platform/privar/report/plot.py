@@ -14,12 +14,14 @@ from privar.report.rows import Row, front_rows, label, metric, points
 
 if TYPE_CHECKING:  # matplotlib is imported only when drawing
     from matplotlib.axes import Axes
+    from matplotlib.text import Annotation
 
 # One marker per baseline, in order of appearance; trials are dots.
 BASELINE_MARKERS = ("s", "^", "D", "v", "P", "X", "p", "h", "<", ">")
 LABEL_GAP = 0.045  # the least vertical distance between two labels, in axes fractions
 LABEL_SIZE = 7.5  # points
 LABEL_OFFSET = 0.03  # from a point to its label, in axes fractions
+LABEL_BAND = (0.03, 0.97)  # the heights a label's centre may take, in axes fractions
 
 
 def plot_front(
@@ -89,7 +91,7 @@ def _annotate(ax: Axes, labelled: list[tuple[str, float, float]],
     notes = []
     for right in (True, False):
         side = [item for item in placed if (item[3] < 0.6) == right]
-        ys = spread([item[4] for item in side], LABEL_GAP, 0.03, 0.97)
+        ys = spread([item[4] for item in side], LABEL_GAP, *LABEL_BAND)
         for (text, p, a, fx, _), y in zip(side, ys, strict=True):
             notes.append(ax.annotate(
                 text, (p, a), xytext=(fx + LABEL_OFFSET if right else fx - LABEL_OFFSET, y),
@@ -102,11 +104,12 @@ def _annotate(ax: Axes, labelled: list[tuple[str, float, float]],
     _clear_of(ax, notes, markers)
 
 
-def _clear_of(ax: Axes, notes: list, markers: np.ndarray, step: float = LABEL_GAP / 3) -> None:
+def _clear_of(ax: Axes, notes: list[Annotation], markers: np.ndarray,
+              step: float = LABEL_GAP / 3) -> None:  # fmt: skip
     """Move each annotation in ``notes`` off the ``markers`` (N, 2) (privacy, action) and the
-    other notes: to the nearest height, in ``step`` s of the axes' height up or down, where its
-    text box (its bounding box as drawn, in pixels) holds no marker and meets no other note's
-    box; a note that finds none stays where :func:`_annotate` put it."""
+    other notes: up or down by a whole number of ``step`` s (axes fractions), to the nearest
+    height in :data:`LABEL_BAND` where its text box (as drawn, in pixels) holds no marker and
+    meets no other note's box; a note that finds none stays where :func:`_annotate` put it."""
     from matplotlib.text import Text
 
     ax.figure.draw_without_rendering()  # lay the figure out: pixel positions are final now
@@ -116,12 +119,14 @@ def _clear_of(ax: Axes, notes: list, markers: np.ndarray, step: float = LABEL_GA
     def box(note):  # the text's own box, not the line to its point
         return Text.get_window_extent(note).padded(pad)  # the figure's own renderer
 
+    lo, hi = LABEL_BAND
+    reach = int((hi - lo) / step)
+    moves = sorted((k * step for k in range(-reach, reach + 1)), key=abs)  # nearest first
     for i, note in enumerate(notes):
         others = [box(n) for j, n in enumerate(notes) if j != i]
         x, y = note.xyann
-        for dy in sorted((k * step for k in range(-int(0.94 / step), int(0.94 / step) + 1)),
-                         key=abs):  # fmt: skip
-            if not 0.03 <= y + dy <= 0.97:
+        for dy in moves:
+            if not lo <= y + dy <= hi:
                 continue
             note.xyann = (x, y + dy)
             b = box(note)
