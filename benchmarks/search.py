@@ -62,6 +62,7 @@ import optuna
 
 from privar.console import configure_console
 from privar.pareto import hypervolume
+from privar.recipes.common import load_checked
 from privar.recipes.run_study import run_study
 from privar.search.space import make_sampler, suggest
 from privar.study import Param, SearchConfig
@@ -125,7 +126,7 @@ def study_hv(path: str, sampler: str, seed: int, work: Path) -> tuple[float, int
         raise SystemExit(f"benchmarks/search.py: the {sampler} search of {path} (seed {seed}) "
                          f"failed")  # fmt: skip
     client = Tracker(uri).client
-    exp = client.search_experiments()[0].experiment_id
+    exp = client.get_experiment_by_name(load_checked(path, overrides).name).experiment_id
     study_run = client.search_runs([exp], "tags.`privar.kind` = 'study'")[0]
     trials = client.search_runs([exp], "tags.`privar.kind` = 'trial'")
     points = [(r.data.metrics["action_acc"], r.data.metrics["privacy_acc"]) for r in trials
