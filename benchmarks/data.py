@@ -1,9 +1,11 @@
 """Decode throughput, side by side in one run on the same clips.
 
-Prints: raw decord clips/s in one process; the Ray Data pipeline's clips/s end to end (decode on
-CPU workers, stream (B, C, T, H, W) uint8 batches to this process); their ratio per core used;
-and clip-cache reads/s (in one process, and through the same Ray Data stream). Goal: the pipeline
-keeps at least 80% of raw decode throughput per core used.
+Prints: raw decord clips/s in one process; the same split among as many processes as Ray has
+CPUs, and among plain Ray tasks (decoding only): what the cores and what Ray core allow; the Ray
+Data pipeline's clips/s end to end (decode on CPU workers, stream (B, C, T, H, W) uint8 batches
+to this process); each as a share of raw x cores; and clip-cache reads/s, alone and through the
+stream (cut in this process, as trials do). Goal: the pipeline keeps at least 80% of raw decode
+throughput per core used.
 
     python benchmarks/data.py [--videos 48] [--frames 64] [--size 112] [--clip-len 16]
         [--quick] [--out FILE.json]
@@ -11,30 +13,23 @@ keeps at least 80% of raw decode throughput per core used.
 ``--quick``: 48 videos of 32 frames, two passes. ``--out`` writes the figures as JSON, the
 goal's under ``pipeline_vs_raw_per_core``.
 
-Measured on this project's 2-CPU machine, nothing else running: ``pipeline_vs_raw_per_core``
-0.52-0.53 with ``--quick``, 0.66 by default, 0.79 with ``--videos 240``; the goal is not met.
-Before the stream started its passes at full width (``_start_at_full_width`` in
-:mod:`privar.data.stream`), the same runs gave 0.33, 0.33 and 0.61: a short pass decoded in one
-worker, one task after another. Profiled with other work beside it, a pass of the default's 48
-videos took about 0.58 s: 0.05 s of Ray Data start-up before the first task runs, 0.49 s of
-decoding (the decode tasks use 0.87 s of CPU where raw decord uses 0.73 s, and the driver and Ray's
-own processes 0.17 s more), then 0.04 s for the last batches to reach the consumer.
-
-Profiled again (2026-11-28, alone): a 48-video pass is CPU-bound, about 1.0 s of CPU in a 0.53 s
-pass on the 2 cores. The decode tasks use 0.82-0.84 s of it; the same function run in one
-process costs what raw decord does (0.72-0.80 s), and a plain Ray task decoding all 48 videos
-takes 5% longer than this process, so about half the tasks' excess is Ray's worker and half Ray
-Data's (about 10 ms a task). The driver uses 0.10-0.11 s per pass, half of it in threads that
-end with the pass (the execution's start-up and its iterator); one of the first two tasks runs at
-half speed beside it. Fewer, larger tasks: 2 tasks of 24 give 0.75-0.76 but the first clips then
-come at the pass's end, so decoding no longer overlaps training; 4 tasks of 12 gave 0.73-0.74 in a
-side script and 0.66-0.68 here (``--repeats 8``), so the split stays. What would pay the start-up
-once: one Ray Data execution per trial across its epochs, not one per pass (not built). A
-finished task's clips reach the consumer up to 0.3 s after the task ends (timed in the tasks and
-at the consumer); Ray Data 2.60's executor and its metadata thread each wait on their refs with
-``ray.wait(..., timeout=0.1)`` between looks, which likely accounts for most of it.
-That day, by pass size: ``--videos 96`` 0.72, ``--videos 240`` 0.82, ``--videos 480
---repeats 2`` 0.79.
+Measured on this project's 2-CPU machine, nothing else running (2026-11-28, second session):
+``pipeline_vs_raw_per_core`` 0.66-0.70 by default, 0.59 with ``--quick``, 0.84 with ``--videos
+240``; the goal is met on passes of a few hundred videos, not on 48. Two plain processes keep
+0.95-1.02, plain Ray tasks 0.77-0.84 at 48 videos: Ray core alone leaves little room, and Ray
+Data loses 0.08-0.15 more. Its driver spends 0.15-0.2 s of CPU per 0.6 s pass (the scheduling
+loop, the metadata thread, the iterator's threads, deserialising blocks) and its stats and
+autoscaling-coordinator actors 0.07 s, on the two cores the tasks decode on (py-spy and
+``/proc``). Since the stream hands clips over as decoded, (T, H, W, C) seen as (C, T, H, W), and
+its collate no longer copies every batch, the same-run A/B against the code before gave 0.669 vs
+0.638, 0.606 vs 0.574 and 0.643 vs 0.592, and the clip cache stream 6,700-8,100 clips/s against
+2,500-2,800. Tried before that change and not kept, each side by side in one run: one Ray Data
+execution for four passes (0.63 against 0.59 for four executions: start-up is not the cost),
+Ray Data's stats and metrics off (0.59 against 0.57), metadata fetched inline
+(``RAY_DATA_METADATA_PREFETCH_ON_THREAD=0``, 0.59-0.61 against 0.56-0.58); and after it, tasks
+of a whole number of batches (within the noise). Earlier:
+before the stream started its passes at full width (``_start_at_full_width`` in
+:mod:`privar.data.stream`) a short pass decoded in one worker, one task after another (0.33).
 """
 
 from __future__ import annotations
@@ -42,17 +37,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing
 import os
 import tempfile
 import time
 from pathlib import Path
 
+import ray
+
 from privar.cluster import connect, disconnect
 from privar.data.adapters import scan_dataset
+from privar.data.cache import ClipCache
 from privar.data.dataset import StudyData
 from privar.data.decoder import create_decoder
+from privar.data.manifest import VideoRecord
 from privar.data.probe import probe_records
 from privar.data.sampling import ClipSpec
+from privar.data.stream import videos_per_task
 
 
 def main() -> None:
@@ -82,12 +83,24 @@ def main() -> None:
     print(f"{n} videos of {args.frames} frames at {args.size}x{args.size}; clips of "
           f"{args.clip_len} frames; best of {args.repeats} passes")  # fmt: skip
 
-    decoder = create_decoder("decord")
-    raw = best_rate(args.repeats, n, lambda: [
-        decoder.read(r.path, spec.indices(r.num_frames, train=False), spec.size) for r in records
-    ])  # fmt: skip
+    cores = args.cpus
+    raw = best_rate(args.repeats, n, lambda: decode(records, spec))
+    # What the cores give without Ray: the pass split among ``cores`` processes.
+    with multiprocessing.get_context("fork").Pool(cores) as pool:
+        shares = [records[i::cores] for i in range(cores)]
+        processes = best_rate(
+            args.repeats, n, lambda: pool.starmap(decode, [(r, spec) for r in shares])
+        )
 
-    connect(num_cpus=args.cpus)
+    connect(num_cpus=cores)
+    # What Ray core gives: the stream's own split into tasks, decoding only (no clips
+    # returned), without Ray Data.
+    per_task = videos_per_task(n)
+    chunks = [records[i : i + per_task] for i in range(0, n, per_task)]
+    remote = ray.remote(num_cpus=1)(decode)
+    ray_tasks = best_rate(
+        args.repeats, n, lambda: ray.get([remote.remote(c, spec) for c in chunks])
+    )
     streamed = StudyData(records, spec, cache_root=None)
     pipe = best_rate(args.repeats, n, lambda: drain(streamed))
 
@@ -95,27 +108,48 @@ def main() -> None:
     t = time.perf_counter()
     cache = cached.prepare()
     build_s = time.perf_counter() - t
-    cache_raw = best_rate(args.repeats, n, lambda: [
-        cache.clip(i, spec.indices(r.num_frames, train=False)) for i, r in enumerate(records)
-    ])  # fmt: skip
-    cache_pipe = best_rate(args.repeats, n, lambda: drain(cached))
+    fast = max(args.repeats, 20)  # a pass over the cache takes milliseconds: more of them
+    cache_raw = best_rate(fast, n, lambda: read_cache(cache, records, spec))
+    cache_pipe = best_rate(fast, n, lambda: drain(cached))
     disconnect()
 
-    cores = args.cpus
-    print(f"{'raw decord, 1 process':<40}{raw:>10.1f} clips/s")
-    print(f"{f'Ray Data pipeline, {cores} CPUs':<40}{pipe:>10.1f} clips/s")
-    print(f"{'pipeline / (raw x cores)':<40}{pipe / (raw * cores):>10.2f}   (goal >= 0.80)")
-    print(f"{'clip cache build (decode all frames)':<40}{build_s:>10.1f} s")
-    print(f"{'clip cache reads, 1 process':<40}{cache_raw:>10.1f} clips/s")
-    print(f"{f'clip cache via Ray Data, {cores} CPUs':<40}{cache_pipe:>10.1f} clips/s")
-    print(f"{'cache stream / raw decode':<40}{cache_pipe / raw:>10.2f}x")
+    per_core = raw * cores
+    print(f"{'raw decord, 1 process':<44}{raw:>10.1f} clips/s")
+    print(f"{f'raw decord, {cores} processes':<44}{processes:>10.1f} clips/s"
+          f"{processes / per_core:>8.2f} of raw x cores")  # fmt: skip
+    print(f"{f'plain Ray tasks (decode only), {cores} CPUs':<44}{ray_tasks:>10.1f} clips/s"
+          f"{ray_tasks / per_core:>8.2f}")  # fmt: skip
+    print(f"{f'Ray Data pipeline, {cores} CPUs':<44}{pipe:>10.1f} clips/s"
+          f"{pipe / per_core:>8.2f}   (goal >= 0.80)")  # fmt: skip
+    print(f"{'clip cache build (decode all frames)':<44}{build_s:>10.1f} s")
+    print(f"{'clip cache reads, 1 process':<44}{cache_raw:>10.1f} clips/s")
+    print(f"{'clip cache stream, this process':<44}{cache_pipe:>10.1f} clips/s")
+    print(f"{'cache stream / raw decode':<44}{cache_pipe / raw:>10.2f}x")
     if args.out:
         args.out.write_text(json.dumps({
             "videos": n, "frames": args.frames, "size": args.size, "clip_len": args.clip_len,
-            "cpus": cores, "raw_clips_per_s": raw, "pipeline_clips_per_s": pipe,
-            "pipeline_vs_raw_per_core": pipe / (raw * cores), "cache_build_s": build_s,
-            "cache_clips_per_s": cache_raw, "cache_pipeline_clips_per_s": cache_pipe,
+            "cpus": cores, "raw_clips_per_s": raw, "processes_clips_per_s": processes,
+            "ray_tasks_clips_per_s": ray_tasks, "pipeline_clips_per_s": pipe,
+            "processes_vs_raw_per_core": processes / per_core,
+            "ray_tasks_vs_raw_per_core": ray_tasks / per_core,
+            "pipeline_vs_raw_per_core": pipe / per_core, "cache_build_s": build_s,
+            "cache_clips_per_s": cache_raw, "cache_stream_clips_per_s": cache_pipe,
         }, indent=2))  # fmt: skip
+
+
+def decode(records: list[VideoRecord], spec: ClipSpec) -> int:
+    """Raw decord: the centre clip of every video in ``records``, one after another."""
+    decoder = create_decoder("decord")
+    for r in records:
+        decoder.read(r.path, spec.indices(r.num_frames, train=False), spec.size)
+    return len(records)
+
+
+def read_cache(cache: ClipCache, records: list[VideoRecord], spec: ClipSpec) -> None:
+    """The centre clip of every video from ``cache``, each dropped once read (as :func:`decode`
+    drops its frames: keeping them all would time the page faults of fresh memory)."""
+    for i, r in enumerate(records):
+        cache.clip(i, spec.indices(r.num_frames, train=False))
 
 
 def drain(data: StudyData) -> int:

@@ -140,17 +140,19 @@ def make_cache(folder: Path, scale: Scale, videos: int, frames: int) -> ClipCach
 
 def cut_batches(cache: ClipCache, scale: Scale, steps: int) -> Iterator[Cut]:
     """``steps`` training batches cut from ``cache`` the way the loops' stream cuts them: a
-    random clip per video (:meth:`ClipSpec.indices`), (T, H, W, C) frames -> (C, T, H, W)."""
+    random clip per video (:meth:`ClipSpec.indices`), (T, H, W, C) frames seen as (C, T, H, W),
+    channels-last in memory."""
     spec = ClipSpec(clip_len=scale.frames, size=(scale.size, scale.size))
     order = np.random.default_rng(1).integers(0, len(cache), steps * scale.batch)
     for s in range(steps):
         ids = order[s * scale.batch : (s + 1) * scale.batch]
         clips = np.stack([
             cache.clip(int(v), spec.indices(int(cache.counts[v]), True, clip_rng(0, 0, int(v))))
-            .transpose(3, 0, 1, 2) for v in ids
+            for v in ids
         ])  # fmt: skip
         labels = torch.from_numpy(ids)
-        yield Cut(torch.from_numpy(clips), labels % ACTIONS, labels % IDENTITIES)
+        clip = torch.from_numpy(clips).permute(0, 4, 1, 2, 3)
+        yield Cut(clip, labels % ACTIONS, labels % IDENTITIES)
 
 
 def loop(player: Player, cache: ClipCache, scale: Scale, steps: int,

@@ -15,6 +15,7 @@ from privar.data.dataset import StudyData
 from privar.data.manifest import VideoRecord, label_index
 from privar.data.probe import probe_records
 from privar.data.sampling import ClipSpec
+from privar.data.stream import _Collate
 
 SPEC = ClipSpec(clip_len=4, stride=2, size=(16, 24))
 
@@ -33,6 +34,8 @@ def _collect(data: StudyData, split: str, train: bool, epoch: int = 0) -> dict[i
     out = {}
     for b in data.stream(split, train=train, epoch=epoch, batch_size=4):
         assert b.clip.dtype == torch.uint8 and b.clip.shape[1:] == (3, 4, 16, 24)
+        # The frames as decoded, (T, H, W, C) in memory: nothing is transposed on the host.
+        assert b.clip.is_contiguous(memory_format=torch.channels_last_3d)
         for clip, a, p, v in zip(b.clip, b.action, b.privacy, b.video, strict=True):
             out[int(v)] = (clip.numpy(), int(a), int(p))
     return out
@@ -120,3 +123,26 @@ def test_a_pass_is_split_into_a_few_bounded_tasks() -> None:
     assert videos_per_task(5) == 1 and videos_per_task(0) == 1
     assert videos_per_task(10_000) == 64  # the cap, not eight huge blocks
     assert videos_per_task(100, tasks=3, most=1000) == 34
+
+
+def test_a_batch_shares_its_arrays_only_when_they_are_its_own() -> None:
+    """The collate hands a task's own clips to torch as they are, copies a read-only block
+    (Ray Data's, straight from its object store), and drops the rows that failed to decode."""
+    clips = np.arange(2 * 4 * 2 * 2 * 3, dtype=np.uint8).reshape(2, 4, 2, 2, 3)  # (B, T, H, W, C)
+    rows = {"clip": clips, "action": np.array([0, 1]), "privacy": np.array([1, 0]),
+            "video": np.array([5, 6]), "ok": np.array([True, True]),
+            "reason": np.array(["", ""], dtype=object)}  # fmt: skip
+    batch, failed = _Collate()(rows)
+    assert failed == []
+    assert torch.equal(batch.clip, torch.from_numpy(clips).permute(0, 4, 1, 2, 3))
+    assert np.shares_memory(batch.clip.numpy(), clips)
+
+    clips.flags.writeable = False
+    batch, _ = _Collate()(rows)
+    assert not np.shares_memory(batch.clip.numpy(), clips)
+    assert torch.equal(batch.clip, torch.from_numpy(clips.copy()).permute(0, 4, 1, 2, 3))
+
+    rows["ok"], rows["reason"] = np.array([True, False]), np.array(["", "bad frame"], dtype=object)
+    batch, failed = _Collate()(rows)
+    assert failed == [(6, "bad frame")] and batch.video.tolist() == [5]
+    assert torch.equal(batch.clip[0], torch.from_numpy(clips[0].copy()).permute(3, 0, 1, 2))

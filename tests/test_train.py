@@ -19,6 +19,7 @@ from privar.train.adversarial import train_adversarial
 from privar.train.attention import train_attention
 from privar.train.common import lr_factor
 from privar.train.distill import train_distill
+from privar.train.steps import to_input
 
 CPU = torch.device("cpu")
 CFG = TrainConfig(epochs=2, batch_size=4, optimizer="adam", lr=1e-2, schedule="none")
@@ -46,6 +47,16 @@ def test_lr_schedules() -> None:
     assert lr_factor(0, warm) == 0.5 and lr_factor(1, warm) == 1.0
     step = TrainConfig(epochs=50, schedule="step", step_every=20, step_gamma=0.1)
     assert [lr_factor(e, step) for e in (0, 19, 20, 40)] == [1.0, 1.0, 0.1, pytest.approx(0.01)]
+
+
+def test_a_channels_last_batch_reaches_a_cpu_step_contiguous() -> None:
+    """The stream's clips are channels-last in memory; a CPU step gets them contiguous, in
+    [0, 1], the values unchanged."""
+    frames = torch.randint(0, 256, (2, 4, 6, 5, 3), dtype=torch.uint8)  # (B, T, H, W, C)
+    clip = frames.permute(0, 4, 1, 2, 3)  # (B, C, T, H, W) view
+    x = to_input(clip, CPU)
+    assert x.dtype == torch.float32 and x.is_contiguous() and x.shape == (2, 3, 4, 6, 5)
+    assert torch.equal(x, clip.float() / 255.0)
 
 
 def test_adversarial_trains_the_encoder_and_resumes(data: StudyData, tmp_path: Path) -> None:

@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class ClipBatch:
-    """One batch: ``clip`` uint8 (B, C, T, H, W) RGB; ``action``, ``privacy``, ``video``
-    int64 (B,) (class indices, and the video's index in the study's record list)."""
+    """One batch: ``clip`` uint8 (B, C, T, H, W) RGB, channels-last in memory (a view of the
+    (B, T, H, W, C) frames as decoded); ``action``, ``privacy``, ``video`` int64 (B,) (class
+    indices, and the video's index in the study's record list)."""
 
     clip: torch.Tensor
     action: torch.Tensor
@@ -215,25 +216,28 @@ def _load_clips(
     cache: ClipCache | None,
     decoder: str,
 ) -> dict[str, np.ndarray]:
-    """Ray Data task: one clip per row, from the cache or decoded from the file. A row whose
-    video fails to decode gets ``ok = False`` and a zero clip; the consumer drops it."""
+    """Ray Data task: one clip per row, from the cache or decoded from the file, uint8
+    (T, H, W, C) as decoded; :class:`_Collate` views them as (C, T, H, W). They are never
+    transposed on the host: a GPU's input is channels-last anyway, and on a CPU the training
+    process makes its batch contiguous (:func:`privar.train.steps.to_input`). A row whose video
+    fails to decode gets ``ok = False`` and a zero clip; the consumer drops it."""
     dec = None if cache is not None else create_decoder(decoder)
     n = len(batch["video"])
     t, (h, w) = spec.num_frames, spec.size
-    clips = np.zeros((n, 3, t, h, w), dtype=np.uint8)
+    clips = np.zeros((n, t, h, w, 3), dtype=np.uint8)
     ok = np.ones(n, dtype=bool)
     reasons = np.full(n, "", dtype=object)
     for j in range(n):
         video = int(batch["video"][j])
-        idx = spec.indices(int(batch["num_frames"][j]), train, clip_rng(seed, epoch, video))
+        # Only a training clip draws its offset: a generator costs as much as cutting the clip.
+        rng = clip_rng(seed, epoch, video) if train else None
+        idx = spec.indices(int(batch["num_frames"][j]), train, rng)
         try:
-            frames = (
+            clips[j] = (
                 cache.clip(video, idx) if cache else dec.read(str(batch["path"][j]), idx, spec.size)
             )
         except BrokenVideo as e:
             ok[j], reasons[j] = False, e.reason
-            continue
-        clips[j] = frames.transpose(3, 0, 1, 2)  # (T, H, W, C) -> (C, T, H, W)
     return {
         "clip": clips,
         "action": batch["action"],
@@ -298,8 +302,16 @@ class _Collate(NumpyBatchCollateFn):
         failed = [(int(v), str(r)) for v, r in zip(b["video"][~ok], b["reason"][~ok], strict=True)]
         if not ok.any():
             return None, failed
-        cols = (torch.from_numpy(np.ascontiguousarray(b[k][ok])) for k in _COLUMNS)
-        return ClipBatch(*cols), failed
+        keep = slice(None) if ok.all() else ok  # a slice keeps the arrays; a mask copies them
+        clip, action, privacy, video = (torch.from_numpy(_own(b[k][keep])) for k in _COLUMNS)
+        # (B, T, H, W, C) frames -> the (B, C, T, H, W) view, channels-last in memory
+        return ClipBatch(clip.permute(0, 4, 1, 2, 3), action, privacy, video), failed
 
 
 _COLUMNS = ("clip", "action", "privacy", "video")
+
+
+def _own(a: np.ndarray) -> np.ndarray:
+    """``a`` as an array a tensor may share: a read-only one (a block Ray Data hands out
+    straight from its object store) is copied, so no tensor writes into shared memory."""
+    return np.ascontiguousarray(a) if a.flags.writeable else a.copy()
