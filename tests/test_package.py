@@ -43,3 +43,30 @@ def test_validating_a_study_and_starting_a_worker_skip_torchvision() -> None:
             "print('torchvision' in sys.modules)\n")  # fmt: skip
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert p.stdout.split() == ["False", "True"], p.stderr[-2000:]
+
+
+def test_the_gpu_benchmark_needs_only_pytorch() -> None:
+    """``benchmarks/gpu_step.py`` (what ``scripts/device-check`` runs on a lent GPU machine,
+    which has PyTorch but not Ray, MLflow, Optuna or the video decoders) imports with those
+    missing."""
+    code = (
+        "import importlib.abc, importlib.machinery, runpy, sys\n"
+        "MISSING = {'ray', 'mlflow', 'optuna', 'decord', 'av'}\n"
+        "class Gone(importlib.abc.Loader):\n"
+        "    def create_module(self, spec):\n"
+        "        raise ImportError(f'{spec.name} is not on the GPU machine')\n"
+        "    def exec_module(self, module):\n"
+        "        pass\n"
+        "class Missing(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in MISSING:\n"
+        "            return importlib.machinery.ModuleSpec(name, Gone())\n"
+        "sys.meta_path.insert(0, Missing())\n"
+        "runpy.run_path('benchmarks/gpu_step.py', run_name='gpu_step')\n"
+        "print('imported')\n"
+        "import ray\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert p.stdout.split() == ["imported"], p.stderr[-2000:]
+    # ... and not because Ray got through: the blocker holds.
+    assert "ray is not on the GPU machine" in p.stderr.splitlines()[-1], p.stderr[-2000:]
