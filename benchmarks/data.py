@@ -14,22 +14,23 @@ throughput per core used.
 goal's under ``pipeline_vs_raw_per_core``.
 
 Measured on this project's 2-CPU machine, nothing else running (2026-11-28, second session):
-``pipeline_vs_raw_per_core`` 0.66-0.70 by default, 0.59 with ``--quick``, 0.84 with ``--videos
+``pipeline_vs_raw_per_core`` 0.64-0.70 by default, 0.59 with ``--quick``, 0.84 with ``--videos
 240``; the goal is met on passes of a few hundred videos, not on 48. Two plain processes keep
-0.95-1.02, plain Ray tasks 0.77-0.84 at 48 videos: Ray core alone leaves little room, and Ray
-Data loses 0.08-0.15 more. Its driver spends 0.15-0.2 s of CPU per 0.6 s pass (the scheduling
-loop, the metadata thread, the iterator's threads, deserialising blocks) and its stats and
-autoscaling-coordinator actors 0.07 s, on the two cores the tasks decode on (py-spy and
-``/proc``). Since the stream hands clips over as decoded, (T, H, W, C) seen as (C, T, H, W), and
-its collate no longer copies every batch, the same-run A/B against the code before gave 0.669 vs
-0.638, 0.606 vs 0.574 and 0.643 vs 0.592, and the clip cache stream 6,700-8,100 clips/s against
-2,500-2,800. Tried before that change and not kept, each side by side in one run: one Ray Data
-execution for four passes (0.63 against 0.59 for four executions: start-up is not the cost),
-Ray Data's stats and metrics off (0.59 against 0.57), metadata fetched inline
-(``RAY_DATA_METADATA_PREFETCH_ON_THREAD=0``, 0.59-0.61 against 0.56-0.58); and after it, tasks
-of a whole number of batches (within the noise). Earlier:
-before the stream started its passes at full width (``_start_at_full_width`` in
-:mod:`privar.data.stream`) a short pass decoded in one worker, one task after another (0.33).
+0.95-1.02, plain Ray tasks 0.77-0.85 at 48 videos: Ray core alone leaves little room, and Ray Data
+loses 0.08-0.15 more. Its driver spends 0.15-0.2 s of CPU per 0.6 s pass (the scheduling loop, the
+metadata thread, the iterator's threads, deserialising blocks) and its stats and
+autoscaling-coordinator actors 0.07 s, on the two cores the tasks decode on (py-spy and ``/proc``).
+Since the stream hands clips over as decoded, (T, H, W, C) seen as (C, T, H, W), and its collate no
+longer copies every batch, the same-run A/B against the code before gave 0.669 vs 0.638, 0.606 vs
+0.574 and 0.643 vs 0.592, and the clip cache stream 6,700-8,100 clips/s against 2,500-2,800
+(training clips 4,400-4,500 against 2,100-2,300: each draws its offset from a generator of its own,
+seeded by seed, epoch and video, which costs about 50 us). Tried before that change and not kept,
+each side by side in one run: one Ray Data execution for four passes (0.63 against 0.59 for four
+executions: start-up is not the cost), Ray Data's stats and metrics off (0.59 against 0.57),
+metadata fetched inline (``RAY_DATA_METADATA_PREFETCH_ON_THREAD=0``, 0.59-0.61 against 0.56-0.58);
+and after it, tasks of a whole number of batches (within the noise). Earlier: before the stream
+started its passes at full width (``_start_at_full_width`` in :mod:`privar.data.stream`) a short
+pass decoded in one worker, one task after another (0.33).
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ def main() -> None:
     fast = max(args.repeats, 20)  # a pass over the cache takes milliseconds: more of them
     cache_raw = best_rate(fast, n, lambda: read_cache(cache, records, spec))
     cache_pipe = best_rate(fast, n, lambda: drain(cached))
+    cache_train = best_rate(fast, n, lambda: drain(cached, train=True))
     disconnect()
 
     per_core = raw * cores
@@ -124,6 +126,7 @@ def main() -> None:
     print(f"{'clip cache build (decode all frames)':<44}{build_s:>10.1f} s")
     print(f"{'clip cache reads, 1 process':<44}{cache_raw:>10.1f} clips/s")
     print(f"{'clip cache stream, this process':<44}{cache_pipe:>10.1f} clips/s")
+    print(f"{'  the same, training clips (random offsets)':<44}{cache_train:>10.1f} clips/s")
     print(f"{'cache stream / raw decode':<44}{cache_pipe / raw:>10.2f}x")
     if args.out:
         args.out.write_text(json.dumps({
@@ -134,6 +137,7 @@ def main() -> None:
             "ray_tasks_vs_raw_per_core": ray_tasks / per_core,
             "pipeline_vs_raw_per_core": pipe / per_core, "cache_build_s": build_s,
             "cache_clips_per_s": cache_raw, "cache_stream_clips_per_s": cache_pipe,
+            "cache_stream_train_clips_per_s": cache_train,
         }, indent=2))  # fmt: skip
 
 
@@ -152,8 +156,8 @@ def read_cache(cache: ClipCache, records: list[VideoRecord], spec: ClipSpec) -> 
         cache.clip(i, spec.indices(r.num_frames, train=False))
 
 
-def drain(data: StudyData) -> int:
-    return sum(len(b.clip) for b in data.stream("test", train=False, batch_size=8))
+def drain(data: StudyData, train: bool = False) -> int:
+    return sum(len(b.clip) for b in data.stream("test", train=train, batch_size=8))
 
 
 def best_rate(repeats: int, n: int, fn) -> float:
