@@ -14,7 +14,7 @@ throughput per core used.
 goal's under ``pipeline_vs_raw_per_core``.
 
 Measured on this project's 2-CPU machine, nothing else running (2026-11-28, second session):
-``pipeline_vs_raw_per_core`` 0.64-0.70 by default, 0.59 with ``--quick``, 0.84 with ``--videos
+``pipeline_vs_raw_per_core`` 0.64-0.70 by default, 0.53-0.59 with ``--quick``, 0.84 with ``--videos
 240``; the goal is met on passes of a few hundred videos, not on 48. Two plain processes keep
 0.95-1.02, plain Ray tasks 0.77-0.85 at 48 videos: Ray core alone leaves little room, and Ray Data
 loses 0.08-0.15 more. Its driver spends 0.15-0.2 s of CPU per 0.6 s pass (the scheduling loop, the
