@@ -26,6 +26,16 @@ def _source(n: int, cut_s: float) -> Iterator[ClipBatch]:
         yield ClipBatch(clip, ids % 2, ids % 3, ids)
 
 
+def test_a_channels_last_clip_reaches_a_cpu_loop_contiguous() -> None:
+    """The stream's clips are channels-last views; on a CPU the background thread lays them out
+    as the step does, the values unchanged."""
+    frames = torch.randint(0, 256, (4, 2, 8, 8, 3), dtype=torch.uint8)  # (B, T, H, W, C)
+    ids = torch.arange(4)
+    batch = ClipBatch(frames.permute(0, 4, 1, 2, 3), ids, ids, ids)
+    (clip,) = Prefetch([batch], CPU, lambda b: b.clip)
+    assert clip.is_contiguous() and torch.equal(clip, frames.permute(0, 4, 1, 2, 3))
+
+
 def _run(n: int, cut_s: float, step_s: float) -> tuple[Prefetch, list[int]]:
     feed = Prefetch(_source(n, cut_s), CPU, lambda b: int(b.clip[0, 0, 0, 0, 0]))
     seen = []

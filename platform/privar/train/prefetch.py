@@ -2,9 +2,10 @@
 
 A background thread iterates the source (cutting clips from the clip cache, or pulling Ray
 Data's stream) and, on a GPU, pins each batch and copies it to the device on a side stream, so
-the GPU never idles while the training process cuts the next batch. The thread only moves uint8
-clips and labels; what draws random numbers (the mirror) stays in the loop's own thread, so a
-seed gives the same run with or without the overlap.
+the GPU never idles while the training process cuts the next batch; on a CPU it lays each batch
+out contiguously (the stream's clips are channels-last views), so the step's thread does not. The
+thread only moves uint8 clips and labels; what draws random numbers (the mirror) stays in the
+loop's own thread, so a seed gives the same run with or without the overlap.
 
 :class:`Prefetch` also measures what is left of the wait: ``wait_frac``, the share of the
 iteration's wall time the consumer spent blocked on the next batch (a starved GPU shows as a
@@ -85,8 +86,8 @@ class Prefetch(Generic[S, T]):
         """The worker: source batches onto the device, into ``ready``, until ``stop``."""
         try:
             for batch in self.source:
-                if side is None:
-                    item = (_map(batch, lambda t: t.to(self.device)), None)
+                if side is None:  # a CPU: the step's contiguous layout, made here too
+                    item = (_map(batch, lambda t: t.to(self.device).contiguous()), None)
                 else:
                     with torch.cuda.stream(side):
                         pinned = _map(batch, torch.Tensor.pin_memory)

@@ -48,8 +48,9 @@ def maybe_compile(fn: Compiled, device: torch.device, setting: str | bool) -> Co
 
 def to_input(clip: torch.Tensor, device: torch.device) -> torch.Tensor:
     """uint8 (B, C, T, H, W) -> float32 in [0, 1] on ``device``: channels-last in memory on a
-    GPU (the stream's clips already are, so nothing moves), contiguous on a CPU. The layout is
-    set on the uint8 clips, a quarter of the float bytes."""
+    GPU (the stream's clips already are, so nothing moves), contiguous on a CPU (where
+    :class:`~privar.train.prefetch.Prefetch` has already made it so, in its thread). The layout
+    is set on the uint8 clips, a quarter of the float bytes."""
     layout = torch.channels_last_3d if device.type == "cuda" else torch.contiguous_format
     x = clip.to(device, non_blocking=True).contiguous(memory_format=layout)
     return x.float().div_(255.0)
