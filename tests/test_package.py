@@ -70,3 +70,19 @@ def test_the_gpu_benchmark_needs_only_pytorch() -> None:
     assert p.stdout.split() == ["imported"], p.stderr[-2000:]
     # ... and not because Ray got through: the blocker holds.
     assert "ray is not on the GPU machine" in p.stderr.splitlines()[-1], p.stderr[-2000:]
+
+
+def test_the_device_study_without_a_bundle_says_so_in_one_line(tmp_path: Path) -> None:
+    """``scripts/device-study`` installs nothing and runs nothing when the offline bundle it
+    carries to the GPU machine is missing: one line naming the folder, exit code 2."""
+    (tmp_path / "scripts").mkdir()
+    script = tmp_path / "scripts" / "device-study"
+    script.write_bytes((ROOT / "scripts" / "device-study").read_bytes())
+    script.chmod(0o755)
+    p = subprocess.run([str(script)], capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "OUT": str(tmp_path / "out")})  # fmt: skip
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.splitlines() == [
+        "scripts/device-study: no offline bundle in .bundle/ (see this script's header)"
+    ]
+    assert list((tmp_path / "out").iterdir()) == []
