@@ -16,15 +16,22 @@ The only module that builds Tune objects (Ray's API moves between releases). It 
 - Tune's experiment state and the trials' checkpoints under ``search.storage`` (a shared folder
   or an object-store URI; default: the study run's folder), which :func:`run_search` restores
   on resume, from this driver or another: finished trials are kept, unfinished ones restart
-  from their last checkpoint (:func:`refill_named_checkpoints`).
+  from their last checkpoint (:func:`refill_named_checkpoints`);
+- Ctrl-C stops the search as Tune stops it (its state saved one last time) and then raises
+  ``KeyboardInterrupt``, never returning a search cut short as if it had ended
+  (:func:`ctrl_c_stops_the_search`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import posixpath
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -279,7 +286,8 @@ def run_search(spec: SearchSpec, data: StudyData, ctx: SearchContext, resume: bo
             ),
             run_config=run_config,
         )  # fmt: skip
-    grid = tuner.fit()
+    with ctrl_c_stops_the_search():
+        grid = tuner.fit()
     sweep_every_node()
     outcomes = []
     for result in grid:
@@ -289,6 +297,40 @@ def run_search(spec: SearchSpec, data: StudyData, ctx: SearchContext, resume: bo
         outcomes.append(TrialOutcome(trial_id, m.get("run_id"), m,
                                      m.get("epoch", 0) >= m.get("epochs", 1), error))  # fmt: skip
     return outcomes
+
+
+@contextlib.contextmanager
+def ctrl_c_stops_the_search() -> Iterator[None]:
+    """Around ``Tuner.fit``: Ctrl-C (SIGINT) ends the search with ``KeyboardInterrupt``.
+
+    Left alone, Tune catches SIGINT: it stops its trials, saves its experiment state one last
+    time (what ``privar resume`` restores, the cut-short trials still unfinished in it) and
+    returns from ``fit`` as if the search had ended; the study would go on to farm trials cut
+    short and call them stopped early. Here Tune's SIGINT handler is off
+    (``TUNE_DISABLE_SIGINT_HANDLER``) and this one asks Tune for the same stop through SIGUSR1,
+    which Tune handles alike, then raises once ``fit`` returns. Before Tune handles SIGUSR1, and
+    at a second Ctrl-C, it raises at once. Off the main thread, where signals cannot be
+    handled, it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+
+    def on_ctrl_c(signum: int, frame) -> None:
+        if pressed or signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, signal.SIG_IGN, None):
+            raise KeyboardInterrupt
+        pressed.append(signum)
+        signal.raise_signal(signal.SIGUSR1)
+
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    before = signal.signal(signal.SIGINT, on_ctrl_c), signal.getsignal(signal.SIGUSR1)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGUSR1, before[1])
+    if pressed:
+        raise KeyboardInterrupt
 
 
 def refill_named_checkpoints(tuner: tune.Tuner) -> list[str]:
