@@ -335,34 +335,6 @@ def test_a_study_outlives_its_processes_and_its_mlflow_server_dying(tmp_path: Pa
         server.kill()
 
 
-def test_ctrl_c_mid_search_stops_the_study_for_resume(tmp_path: Path, mlflow_server: str) -> None:
-    """Ctrl-C as a terminal sends it (SIGINT to the driver's process group) while a trial
-    trains: the driver stops there, exit code 130, with the line that says how to resume. Tune
-    saved the cut-short trial unfinished, so `privar resume` trains it on, and the study run is
-    KILLED, not finished: no farm ran on a search cut short (Tune, left to itself, returns from
-    such a search as if it had ended)."""
-    epochs = 3
-    study = _study(tmp_path, "ctrl_c", {"train.epochs": epochs, "search.num_trials": 1})
-    storage = tmp_path / "storage"
-    driver = Driver(["run", str(study), "--tracking-uri", mlflow_server, "--storage",
-                     str(storage)], tmp_path)  # fmt: skip
-    try:
-        trial = driver.wait_for(rf"trial (\w+) epoch 1/{epochs}").group(1)
-        os.killpg(driver.proc.pid, signal.SIGINT)
-        assert driver.finish(120) == 130, driver.output[-3000:]
-    finally:
-        driver.kill()
-    said = driver.output
-    assert f"interrupted: `privar resume {study}` finishes the study" in said, said[-3000:]
-    assert "search done" not in said and "farm:" not in said, said[-3000:]
-    client = MlflowClient(mlflow_server)
-    (experiment,) = [e for e in client.search_experiments() if e.name == "ctrl_c"]
-    (run,) = client.search_runs([experiment.experiment_id], "tags.`privar.kind` = 'study'")
-    assert run.info.status == "KILLED"
-    tune_trials = _tune_trials(storage / "ctrl_c" / run.info.run_id)
-    assert tune_trials[trial]["status"] != "TERMINATED", tune_trials
-
-
 @pytest.mark.parametrize("fault", ["read-only", "full", "mlflow unreachable"])
 def test_an_unusable_output_or_tracking_server_stops_before_any_compute(
     fault: str, tmp_path: Path

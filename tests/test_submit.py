@@ -4,6 +4,8 @@ one-line errors (a bad address, a bad study) that come before anything is contac
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 import re
 import secrets
@@ -197,11 +199,15 @@ def test_submit_follow_and_status(ray_head: tuple[str, str], mlflow_server: str,
     address, token = ray_head
     env = _env(RAY_AUTH_TOKEN=token)  # privar switches token mode on itself
 
-    # Ctrl-C while following: following stops, the job goes on, the hint stops it.
-    other = _study(tmp_path / "other", "interrupted", epochs=3)
+    # Ctrl-C while following, mid-search: following stops, the job goes on, the hint stops it.
+    # The job stops as Ctrl-C stops `privar run` (Tune, left to itself, would end a search cut
+    # short as if it had finished, and the farm would go on): its study run KILLED, the trial
+    # cut short still unfinished in Tune's state, for `privar resume`.
+    other = _study(tmp_path / "other", "interrupted", epochs=30)
+    storage = tmp_path / "storage"
     follower = subprocess.Popen(
         [PRIVAR, "submit", str(other), "--address", address, "--tracking-uri", mlflow_server,
-         "--follow"],
+         "--storage", str(storage), "--follow"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         # A shell's background job starts with SIGINT ignored, and so would privar: as in a
         # terminal, Ctrl-C must reach it.
@@ -210,15 +216,26 @@ def test_submit_follow_and_status(ray_head: tuple[str, str], mlflow_server: str,
     first = follower.stdout.readline()
     assert (m := re.match(r"submitted (raysubmit_\w+): study interrupted", first)), first
     stopped_id = m.group(1)
-    time.sleep(2)  # following now
+    for line in follower.stdout:  # the job's log, as it comes: until a trial trains
+        if m := re.search(r"trial (\w+) epoch 1/30", line):
+            break
     follower.send_signal(signal.SIGINT)
     out, err = follower.communicate(timeout=60)
-    assert follower.returncode == 130, out[-2000:] + err[-2000:]
+    assert m and follower.returncode == 130, out[-2000:] + err[-2000:]
+    cut_short = m.group(1)
     hint = f"ray job stop {stopped_id} --address {address}"
     assert hint in err and "Traceback" not in err
     p = subprocess.run([str(BIN / "ray"), *hint.split()[1:]], capture_output=True, text=True,
                        env={**env, "RAY_AUTH_MODE": "token"}, timeout=120)  # fmt: skip
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    client = MlflowClient(mlflow_server)
+    (stopped,) = client.search_runs([client.get_experiment_by_name("interrupted").experiment_id],
+                                    "tags.`privar.kind` = 'study'")  # fmt: skip
+    assert stopped.info.status == "KILLED"
+    saved = glob.glob(f"{storage}/interrupted/{stopped.info.run_id}/experiment_state-*.json")
+    state = json.loads(Path(max(saved)).read_text())
+    status = {json.loads(t)["trial_id"]: json.loads(t)["status"] for t, _ in state["trial_data"]}
+    assert status[cut_short] != "TERMINATED", status
 
     # The study, run as a Ray job; its logs streamed until it ends.
     study = _study(tmp_path / "remote", "remote")
@@ -233,7 +250,6 @@ def test_submit_follow_and_status(ray_head: tuple[str, str], mlflow_server: str,
     assert f"job {job_id} SUCCEEDED" in p.stderr
     assert not (study.parent / "synthetic").exists()  # made on the cluster, in the job's dir
 
-    client = MlflowClient(mlflow_server)
     exp = client.get_experiment_by_name("remote")
     (study_run,) = client.search_runs([exp.experiment_id], "tags.`privar.kind` = 'study'")
     assert study_run.info.status == "FINISHED"
@@ -248,6 +264,7 @@ def test_submit_follow_and_status(ray_head: tuple[str, str], mlflow_server: str,
     lines = p.stdout.strip().splitlines()
     assert len(lines) == 2, p.stdout
     assert lines[0].startswith(stopped_id) and " interrupted " in lines[0]
+    assert "interrupted: `privar resume interrupted.yaml` finishes the study" in lines[0]
     assert " STOPPED " in lines[0] and "Running entrypoint" not in lines[0]
     assert lines[1].startswith(job_id) and " remote " in lines[1] and " SUCCEEDED " in lines[1]
     assert re.search(r"done in \d+ s$", lines[1]), lines[1]

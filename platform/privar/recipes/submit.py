@@ -160,7 +160,7 @@ def submit_study(path: str, address: str, tracking_uri: str | None = None,
         with _dashboard(address):
             job_id = client.submit_job(
                 entrypoint=entrypoint,
-                runtime_env={"working_dir": folder},
+                runtime_env={"working_dir": folder, "env_vars": STOP_AS_CTRL_C},
                 metadata={STUDY_KEY: study.name, FILE_KEY: name},
             )
     say(f"submitted {job_id}: study {study.name} ({entrypoint}) to {address}")
@@ -236,6 +236,11 @@ def _when(start_ms: int | None) -> str:
         else "-"  # fmt: skip
 
 
+# `ray job stop` sends SIGTERM and kills 3 s later; the driver would die a FAILED study. As
+# SIGINT, with time to act on it, it stops as Ctrl-C stops `privar run`: Tune saves its state,
+# the study's runs end KILLED, and the log says how to resume (Ray's job supervisor reads these
+# two variables from the job's environment).
+STOP_AS_CTRL_C = {"RAY_JOB_STOP_SIGNAL": "SIGINT", "RAY_JOB_STOP_WAIT_TIME_S": "60"}
 _STUDY = re.compile(r"^study \S+: .*?(\d+) trials")
 _EPOCH = re.compile(r"^trial (\S+) epoch (\d+)/(\d+)")
 _TRIAL_END = re.compile(r"^trial (\S+) (finished|failed)")
