@@ -4,8 +4,12 @@ on the console is :mod:`privar.console`'s to say."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +38,14 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> dict[str
     if not ray.is_initialized():
         quiet = {"logging_level": ray_logging_level(), "log_to_driver": console_verbose()}
         if address:
+            said: list[str] = []
             try:
-                ray.init(address=address, **quiet)
+                with _stderr_held(said):
+                    ray.init(address=address, **quiet)
             except Exception as e:  # ConnectionError, RuntimeError, auth errors: all one line
-                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise UserError(f"cannot reach the Ray cluster at {address}: {msg}") from None
+                raise UserError(_join_error(address, e, said[0])) from None
+            if console_verbose():
+                sys.stderr.write(said[0])
         else:
             # "local", not None: None would join any cluster a `ray start` left on this machine.
             ray.init(
@@ -50,6 +57,38 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> dict[str
     if not console_verbose():
         quiet_ray_data()
     return dict(ray.cluster_resources())
+
+
+@contextlib.contextmanager
+def _stderr_held(into: list[str]) -> Iterator[None]:
+    """Hold what is written to file descriptor 2 in the block (Ray's C++ core writes there,
+    past Python's loggers: a driver with the wrong token gets a warning a second for 20 s), and
+    append it to ``into`` as text."""
+    with tempfile.TemporaryFile() as held:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            into.append(held.read().decode(errors="replace"))
+
+
+def _join_error(address: str, error: Exception, said: str) -> str:
+    """One line on why joining the cluster at ``address`` failed, from ``ray.init``'s
+    ``error`` and what Ray's core wrote to stderr meanwhile (``said``): a refused token is
+    named as such, since the error itself only says the cluster could not be reached."""
+    if "InvalidAuthToken" in said:
+        return (
+            f"the Ray cluster at {address} refused this driver's token (RAY_AUTH_TOKEN, else "
+            "~/.ray/auth_token): use the cluster's own, as README's 'Run on a cluster' shows"
+        )
+    msg = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return f"cannot reach the Ray cluster at {address}: {msg}"
 
 
 def disconnect() -> None:
