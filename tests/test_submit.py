@@ -216,13 +216,14 @@ def test_submit_follow_and_status(ray_head: tuple[str, str], mlflow_server: str,
     first = follower.stdout.readline()
     assert (m := re.match(r"submitted (raysubmit_\w+): study interrupted", first)), first
     stopped_id = m.group(1)
+    trains = None
     for line in follower.stdout:  # the job's log, as it comes: until a trial trains
-        if m := re.search(r"trial (\w+) epoch 1/30", line):
+        if trains := re.search(r"trial (\w+) epoch 1/30", line):
             break
     follower.send_signal(signal.SIGINT)
     out, err = follower.communicate(timeout=60)
-    assert m and follower.returncode == 130, out[-2000:] + err[-2000:]
-    cut_short = m.group(1)
+    assert trains and follower.returncode == 130, out[-2000:] + err[-2000:]
+    cut_short = trains.group(1)
     hint = f"ray job stop {stopped_id} --address {address}"
     assert hint in err and "Traceback" not in err
     p = subprocess.run([str(BIN / "ray"), *hint.split()[1:]], capture_output=True, text=True,
