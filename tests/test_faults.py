@@ -11,7 +11,6 @@ process, for an in-process farm) in ``/proc``."""
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
 import os
 import pickle
@@ -44,6 +43,7 @@ from ray_nodes import (
     wait_for_port,
     wait_for_resource,
 )
+from tune_state import newest, saved_trials
 
 pytestmark = pytest.mark.slow
 
@@ -136,13 +136,6 @@ def ray_workers(root: int, title: str) -> dict[int, str]:
     return found
 
 
-def newest(pattern: str) -> Path:
-    """The newest of Tune's state files matching ``pattern``, by the time stamp in its name:
-    a resumed Tune copies the experiment folder to its storage again, which gives every file
-    there the same modification time."""
-    return Path(max(glob.glob(pattern)))
-
-
 def _runs(client: MlflowClient, study: str) -> dict[str, list]:
     """The study's runs by ``privar.kind``."""
     exp = client.get_experiment_by_name(study)
@@ -179,17 +172,6 @@ def _assert_complete(client: MlflowClient, study: str, epochs: int,
                 if j.data.tags["mlflow.parentRunId"] == t.info.run_id]  # fmt: skip
         assert sorted(mine) == [("action", "baby3d"), ("adversary", "baby2d")], mine
     return by_kind
-
-
-def _tune_trials(experiment: Path) -> dict[str, dict]:
-    """Tune's last saved word on each trial of the experiment folder: trial id -> its runtime
-    metadata (``num_failures``, ``last_result``) with its ``status``."""
-    state = json.loads(newest(f"{experiment}/experiment_state-*.json").read_text())
-    out = {}
-    for trial, runtime in state["trial_data"]:
-        trial, runtime = json.loads(trial), json.loads(runtime)
-        out[trial["trial_id"]] = {**runtime, "status": trial["status"]}
-    return out
 
 
 def test_a_farm_task_killed_mid_job_is_retried(colour_motion_data: StudyData,
@@ -309,7 +291,7 @@ def test_a_study_outlives_its_processes_and_its_mlflow_server_dying(tmp_path: Pa
         # (and logged) once.
         (study_run,) = by_kind["study"]
         experiment = storage / "dying" / study_run.info.run_id
-        tune_trials = _tune_trials(experiment)
+        tune_trials = saved_trials(experiment)
         for run in trials.values():
             assert _steps(client, run.info.run_id).count(0) == 1
         assert tune_trials[trial]["num_failures"] >= 1  # the worker's kill landed mid-trial
@@ -474,7 +456,7 @@ def test_nodes_leaving_mid_search_and_mid_farm_hand_their_work_to_the_others(
         assert rc == 0, driver.output[-4000:]
         by_kind = _assert_complete(client, "leaving", epochs)
         (study_run,) = by_kind["study"]
-        tune_trials = _tune_trials(shared / "tune" / "leaving" / study_run.info.run_id)
+        tune_trials = saved_trials(shared / "tune" / "leaving" / study_run.info.run_id)
 
         # Mid-farm: one job on the head, one on a third node, which dies while its job runs;
         # once the farm has seen its slot go, a fourth node joins while jobs still wait (six

@@ -4,8 +4,6 @@ one-line errors (a bad address, a bad study) that come before anything is contac
 
 from __future__ import annotations
 
-import glob
-import json
 import os
 import re
 import secrets
@@ -26,6 +24,7 @@ from mlflow.tracking import MlflowClient
 from conftest import free_port, tiny_study
 from privar.recipes.submit import progress, run_args
 from ray_nodes import start_node, stop_group
+from tune_state import saved_trials
 
 BIN = Path(sys.executable).parent
 PRIVAR = str(BIN / "privar")
@@ -233,10 +232,8 @@ def test_submit_follow_and_status(ray_head: tuple[str, str], mlflow_server: str,
     (stopped,) = client.search_runs([client.get_experiment_by_name("interrupted").experiment_id],
                                     "tags.`privar.kind` = 'study'")  # fmt: skip
     assert stopped.info.status == "KILLED"
-    saved = glob.glob(f"{storage}/interrupted/{stopped.info.run_id}/experiment_state-*.json")
-    state = json.loads(Path(max(saved)).read_text())
-    status = {json.loads(t)["trial_id"]: json.loads(t)["status"] for t, _ in state["trial_data"]}
-    assert status[cut_short] != "TERMINATED", status
+    status = saved_trials(storage / "interrupted" / stopped.info.run_id)
+    assert status[cut_short]["status"] != "TERMINATED", status
 
     # The study, run as a Ray job; its logs streamed until it ends.
     study = _study(tmp_path / "remote", "remote")
